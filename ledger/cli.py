@@ -1,0 +1,150 @@
+"""The ``ledger`` command: a Flask CLI group, so ``flask --app ledger …`` works the same.
+
+Each command is a thin wrapper: it parses options, calls a service function inside
+:func:`ledger.db.write_transaction` (or a read), and prints. A refusal of the ledger's
+(:class:`~ledger.errors.LedgerError`) prints its message and exits with status 1.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+from pathlib import Path
+
+import click
+from flask import current_app
+from flask.cli import FlaskGroup, with_appcontext
+
+from ledger.db import db, write_transaction
+from ledger.errors import LedgerError
+from ledger.models import utc_now
+
+
+def refusals_as_messages(command):
+    """Turn a ledger refusal into a one-line error and exit status 1, not a traceback."""
+
+    @functools.wraps(command)
+    def wrapper(*args, **kwargs):
+        try:
+            return command(*args, **kwargs)
+        except LedgerError as error:
+            raise click.ClickException(str(error)) from None
+
+    return wrapper
+
+
+@click.command("demo")
+@click.option("--seed", default=2026, show_default=True, help="Seed of the generated residents and balances.")
+@with_appcontext
+@refusals_as_messages
+def demo_command(seed: int) -> None:
+    """Upgrade the database and load the demo street (running it again adds nothing)."""
+    from flask_migrate import upgrade
+
+    from ledger.demo import load_demo
+
+    upgrade()
+    summary = write_transaction(
+        lambda: load_demo(db.session, seed=seed, id_number_key=current_app.config["LEDGER_ID_NUMBER_KEY"])
+    )
+    click.echo(summary.describe())
+
+
+@click.command("serve")
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=8000, show_default=True, type=click.IntRange(1, 65535))
+@click.option("--threads", default=8, show_default=True, type=click.IntRange(1, 256))
+@with_appcontext
+def serve_command(host: str, port: int, threads: int) -> None:
+    """Serve the ledger with waitress (for production behind a load balancer, see the README)."""
+    from waitress import serve
+
+    shown_host = "127.0.0.1" if host in ("0.0.0.0", "::") else host
+    click.echo(f"Serving the volunteer points ledger on http://{shown_host}:{port}/  (Ctrl+C to stop)")
+    serve(current_app._get_current_object(), host=host, port=port, threads=threads, ident="ledger")
+
+
+@click.command("verify")
+@click.option(
+    "--checkpoint",
+    "checkpoint_file",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="A file written by `ledger checkpoint`: also detect a deleted or rewritten tail since then.",
+)
+@with_appcontext
+@refusals_as_messages
+def verify_command(checkpoint_file: Path | None) -> None:
+    """Check chains, zero-sum, balances and versions; exit non-zero on any failure."""
+    from ledger.verify import parse_checkpoint, verify_ledger
+
+    checkpoint = parse_checkpoint(checkpoint_file.read_text(encoding="utf-8")) if checkpoint_file else None
+    report = verify_ledger(db.session, checkpoint=checkpoint)
+    db.session.rollback()
+    click.echo(
+        f"Checked {report.chains} chains, {report.transactions} transactions, "
+        f"{report.postings} postings, {report.accounts} accounts"
+        + (f", against {report.checkpoint_chains} checkpointed heads" if checkpoint else "")
+        + "."
+    )
+    if report.ok:
+        click.echo("OK: every chain, transaction and balance verifies.")
+        return
+    first = report.first_bad_transaction()
+    if first is not None:
+        click.echo(
+            f"FIRST BAD TRANSACTION: id {first.transaction_id}, link {first.seq} of chain {first.chain_id} "
+            f"({first.check}: {first.message})",
+            err=True,
+        )
+    for problem in report.problems:
+        place = ", ".join(
+            f"{name} {value}"
+            for name, value in (
+                ("chain", problem.chain_id),
+                ("link", problem.seq),
+                ("transaction", problem.transaction_id),
+                ("account", problem.account_id),
+            )
+            if value is not None
+        )
+        click.echo(f"FAIL [{problem.check}] {place}: {problem.message}", err=True)
+    for check, count in report.suppressed.items():
+        click.echo(f"... and {count} more [{check}] problems", err=True)
+    raise SystemExit(1)
+
+
+@click.command("checkpoint")
+@click.option(
+    "--output",
+    "-o",
+    type=click.Path(dir_okay=False, writable=True, path_type=Path),
+    help="File to write (default: ledger-checkpoint-<UTC time>.json in the current folder).",
+)
+@with_appcontext
+def checkpoint_command(output: Path | None) -> None:
+    """Write the head of every chain to a JSON file to keep outside the database."""
+    from ledger.verify import take_checkpoint
+
+    now = utc_now()
+    document = take_checkpoint(db.session, now=now)
+    db.session.rollback()
+    output = output or Path(f"ledger-checkpoint-{now:%Y%m%dT%H%M%SZ}.json")
+    output.write_text(json.dumps(document, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
+    links = sum(entry["seq"] for entry in document["chains"])
+    click.echo(f"Wrote the heads of {len(document['chains'])} chains ({links} links) to {output}")
+
+
+COMMANDS = (demo_command, serve_command, verify_command, checkpoint_command)
+
+
+def init_app(app) -> None:
+    for command in COMMANDS:
+        app.cli.add_command(command)
+
+
+def main() -> None:
+    """Entry point of the ``ledger`` console script."""
+    from ledger import create_app
+
+    FlaskGroup(create_app=create_app, help="The volunteer points ledger.")(prog_name="ledger")
+

@@ -1,0 +1,445 @@
+"""The data model: the org tree, participants, accounts and the append-only ledger.
+
+Invariants the database itself holds (see also ``ledger/guards.py`` for the triggers):
+
+* ``ledger_transaction`` and ``posting`` are append-only: no UPDATE, DELETE or TRUNCATE.
+* Every posting amount is a non-zero integer; a transaction's postings sum to zero
+  (PostgreSQL checks it at commit; ``ledger verify`` checks it everywhere).
+* A participant account never has a negative balance; system accounts may.
+* ``(account_id, account_version)`` is unique, so two writers can never both be "version 7"
+  of an account, and a lost update shows as a gap or a duplicate.
+* A transaction is reversed at most once, and a reversal is never itself reversed.
+* ``(chain_id, seq)`` is unique: one hash chain per community, no forks.
+
+All timestamps are UTC (``*_at``); business dates are dates in the org's time zone.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from enum import StrEnum
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    CheckConstraint,
+    Date,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    UniqueConstraint,
+    text,
+)
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+from sqlalchemy.types import TypeDecorator
+
+from ledger.chain import GENESIS_HASH
+from ledger.db import db
+from ledger.points import MAX_POSTING_AMOUNT
+
+#: ``BIGINT`` on PostgreSQL; ``INTEGER`` on SQLite, where only that is an auto-incrementing rowid.
+BigIntId = BigInteger().with_variant(Integer, "sqlite")
+
+
+def utc_now() -> dt.datetime:
+    return dt.datetime.now(dt.timezone.utc)
+
+
+class UTCDateTime(TypeDecorator):
+    """An aware UTC datetime: ``timestamptz`` on PostgreSQL, naive UTC text on SQLite."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value, dialect):
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetimes are refused: pass an aware UTC datetime")
+        value = value.astimezone(dt.timezone.utc)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value, dialect):
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            return value.replace(tzinfo=dt.timezone.utc)
+        return value.astimezone(dt.timezone.utc)
+
+
+def _in(column: str, values) -> str:
+    quoted = ", ".join(f"'{v}'" for v in values)
+    return f"{column} IN ({quoted})"
+
+
+class OrgKind(StrEnum):
+    DISTRICT = "district"
+    STREET = "street"
+    COMMUNITY = "community"
+    GRID = "grid"
+
+
+class OrgNode(db.Model):
+    """A node of the governance tree: district → street → community → grid (1–3 levels)."""
+
+    __tablename__ = "org_node"
+    __table_args__ = (
+        CheckConstraint(_in("kind", OrgKind), name="kind"),
+        CheckConstraint(
+            "(kind = 'grid' AND grid_level BETWEEN 1 AND 3) OR (kind != 'grid' AND grid_level IS NULL)",
+            name="grid_level",
+        ),
+        CheckConstraint("(kind = 'district') = (parent_id IS NULL)", name="root_is_district"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    #: Stable code, unique in the deployment, used by imports, the CLI and checkpoints.
+    code: Mapped[str] = mapped_column(String(64), nullable=False, unique=True)
+    name: Mapped[str] = mapped_column(String(200), nullable=False)
+    kind: Mapped[str] = mapped_column(String(16), nullable=False)
+    parent_id: Mapped[int | None] = mapped_column(ForeignKey("org_node.id"), nullable=True, index=True)
+    #: 1 = grid of 300–500 households, 2 = 50–100, 3 = 10–20; null above grids.
+    grid_level: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    #: The community this node is or lies in; null for streets and districts.
+    community_id: Mapped[int | None] = mapped_column(ForeignKey("org_node.id"), nullable=True, index=True)
+    #: Ids from the root down to this node, "/1/4/9/", so a subtree is one prefix match.
+    path: Mapped[str] = mapped_column(String(400), nullable=False, index=True)
+    #: IANA zone in which this node's days, months and years are counted.
+    time_zone: Mapped[str] = mapped_column(String(64), nullable=False)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, nullable=False, default=utc_now)
+
+    parent: Mapped[OrgNode | None] = relationship(remote_side=[id], foreign_keys=[parent_id])
+
+    @property
+    def chain_id(self) -> int:
+        """The org whose hash chain records this node's transactions (its community)."""
+        return self.community_id if self.community_id is not None else self.id
+
+
+class AppUser(db.Model):
+    """Someone (or something, like the CLI) that writes to the ledger."""
+
+    __tablename__ = "app_user"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    username: Mapped[str] = mapped_column(String(64), nullable=False, unique=True)
+    display_name: Mapped[str] = mapped_column(String(200), nullable=False)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, nullable=False, default=utc_now)
+
+
+class ParticipantKind(StrEnum):
+    PERSON = "person"
+    UNIT = "unit"
+
+
+class Participant(db.Model):
+    """Anyone who earns points: a person (volunteer and/or party member) or a co-building unit."""
+
+    __tablename__ = "participant"
+    __table_args__ = (CheckConstraint(_in("kind", ParticipantKind), name="kind"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    #: Where the participant belongs: a community or a grid in it.
+    org_id: Mapped[int] = mapped_column(ForeignKey("org_node.id"), nullable=False, index=True)
+    kind: Mapped[str] = mapped_column(String(16), nullable=False)
+    #: Name shown to staff; a person's real name or a unit's name.
+    display_name: Mapped[str] = mapped_column(String(200), nullable=False)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, nullable=False, default=utc_now)
+
+    org: Mapped[OrgNode] = relationship()
+    person: Mapped[Person | None] = relationship(back_populates="participant")
+    unit: Mapped[CoBuildingUnit | None] = relationship(back_populates="participant")
+    account: Mapped[Account | None] = relationship(
+        back_populates="participant", primaryjoin="Participant.id == Account.participant_id"
+    )
+
+
+class Person(db.Model):
+    """A resident. The ID number is never stored whole: only a keyed digest and a mask."""
+
+    __tablename__ = "person"
+
+    participant_id: Mapped[int] = mapped_column(ForeignKey("participant.id"), primary_key=True)
+    real_name: Mapped[str] = mapped_column(String(100), nullable=False)
+    #: HMAC-SHA256 of the ID number under LEDGER_ID_NUMBER_KEY: finds duplicates, reveals nothing.
+    id_number_digest: Mapped[str] = mapped_column(String(64), nullable=False, unique=True)
+    #: "320102********123X": region and last four only.
+    id_number_masked: Mapped[str] = mapped_column(String(18), nullable=False)
+    birth_date: Mapped[dt.date] = mapped_column(Date, nullable=False)
+
+    participant: Mapped[Participant] = relationship(back_populates="person")
+    volunteer: Mapped[Volunteer | None] = relationship(back_populates="person")
+    party_member: Mapped[PartyMember | None] = relationship(back_populates="person")
+
+
+class Volunteer(db.Model):
+    """A person's registration as a volunteer (志愿者)."""
+
+    __tablename__ = "volunteer"
+
+    participant_id: Mapped[int] = mapped_column(ForeignKey("person.participant_id"), primary_key=True)
+    volunteer_number: Mapped[str] = mapped_column(String(32), nullable=False, unique=True)
+    registered_on: Mapped[dt.date] = mapped_column(Date, nullable=False)
+
+    person: Mapped[Person] = relationship(back_populates="volunteer")
+
+
+class EmployerUnit(db.Model):
+    """The employer of in-service party members; receives the yearly feedback."""
+
+    __tablename__ = "employer_unit"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    #: The node (usually the district) under which the employer was registered.
+    org_id: Mapped[int] = mapped_column(ForeignKey("org_node.id"), nullable=False, index=True)
+    name: Mapped[str] = mapped_column(String(200), nullable=False, unique=True)
+    #: Unified social credit code (统一社会信用代码), when known.
+    credit_code: Mapped[str | None] = mapped_column(String(18), nullable=True, unique=True)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, nullable=False, default=utc_now)
+
+
+class PartyMember(db.Model):
+    """An in-service party member's report-in (党员报到) to the community they live in."""
+
+    __tablename__ = "party_member"
+
+    participant_id: Mapped[int] = mapped_column(ForeignKey("person.participant_id"), primary_key=True)
+    employer_unit_id: Mapped[int] = mapped_column(ForeignKey("employer_unit.id"), nullable=False, index=True)
+    reported_on: Mapped[dt.date] = mapped_column(Date, nullable=False)
+
+    person: Mapped[Person] = relationship(back_populates="party_member")
+    employer_unit: Mapped[EmployerUnit] = relationship()
+
+
+class UnitKind(StrEnum):
+    GOVERNMENT_AGENCY = "government_agency"
+    ENTERPRISE = "enterprise"
+    PUBLIC_INSTITUTION = "public_institution"
+    PROPERTY_COMPANY = "property_company"
+    SOCIAL_ORGANISATION = "social_organisation"
+    TWO_NEW_ORGANISATION = "two_new_organisation"
+
+
+class CoBuildingUnit(db.Model):
+    """An organisation that reported to a community (共建单位); its participant org is that community."""
+
+    __tablename__ = "co_building_unit"
+    __table_args__ = (CheckConstraint(_in("unit_kind", UnitKind), name="unit_kind"),)
+
+    participant_id: Mapped[int] = mapped_column(ForeignKey("participant.id"), primary_key=True)
+    unit_kind: Mapped[str] = mapped_column(String(32), nullable=False)
+    credit_code: Mapped[str | None] = mapped_column(String(18), nullable=True, unique=True)
+    reported_on: Mapped[dt.date] = mapped_column(Date, nullable=False)
+
+    participant: Mapped[Participant] = relationship(back_populates="unit")
+
+
+class Team(db.Model):
+    """A volunteer service team (志愿服务队)."""
+
+    __tablename__ = "team"
+    __table_args__ = (UniqueConstraint("org_id", "name"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    org_id: Mapped[int] = mapped_column(ForeignKey("org_node.id"), nullable=False, index=True)
+    name: Mapped[str] = mapped_column(String(200), nullable=False)
+    founded_on: Mapped[dt.date | None] = mapped_column(Date, nullable=True)
+
+    members: Mapped[list[TeamMember]] = relationship(back_populates="team")
+
+
+class TeamMember(db.Model):
+    __tablename__ = "team_member"
+
+    team_id: Mapped[int] = mapped_column(ForeignKey("team.id"), primary_key=True)
+    participant_id: Mapped[int] = mapped_column(ForeignKey("participant.id"), primary_key=True, index=True)
+    joined_on: Mapped[dt.date] = mapped_column(Date, nullable=False)
+
+    team: Mapped[Team] = relationship(back_populates="members")
+    participant: Mapped[Participant] = relationship()
+
+
+class AccountKind(StrEnum):
+    PARTICIPANT = "participant"
+    #: Points are issued from here when earned.
+    ISSUANCE = "issuance"
+    #: Points spent on the reward shelf (爱心超市) land here.
+    REWARD_SHELF = "reward_shelf"
+    #: Expired points land here.
+    EXPIRY = "expiry"
+    #: Counterpart of manual adjustments and penalties.
+    ADJUSTMENT = "adjustment"
+    #: Counterpart of balances carried over from paper passbooks.
+    OPENING_BALANCE = "opening_balance"
+
+
+SYSTEM_ACCOUNT_KINDS = tuple(kind for kind in AccountKind if kind is not AccountKind.PARTICIPANT)
+
+
+class Account(db.Model):
+    """A points account with its balance cached; changed only by the ledger write path."""
+
+    __tablename__ = "account"
+    __table_args__ = (
+        CheckConstraint(_in("kind", AccountKind), name="kind"),
+        CheckConstraint("(kind = 'participant') = (participant_id IS NOT NULL)", name="owner_matches_kind"),
+        CheckConstraint("kind != 'participant' OR balance >= 0", name="participant_not_negative"),
+        CheckConstraint("version >= 0", name="version_not_negative"),
+        Index(
+            "uq_account_system_kind_per_org",
+            "org_id",
+            "kind",
+            unique=True,
+            sqlite_where=text("participant_id IS NULL"),
+            postgresql_where=text("participant_id IS NULL"),
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    org_id: Mapped[int] = mapped_column(ForeignKey("org_node.id"), nullable=False, index=True)
+    kind: Mapped[str] = mapped_column(String(32), nullable=False)
+    participant_id: Mapped[int | None] = mapped_column(ForeignKey("participant.id"), nullable=True, unique=True)
+    #: Sum of this account's postings.
+    balance: Mapped[int] = mapped_column(BigInteger, nullable=False, default=0)
+    #: Number of postings to this account; the last posting carries this version.
+    version: Mapped[int] = mapped_column(BigInteger, nullable=False, default=0)
+
+    participant: Mapped[Participant | None] = relationship(back_populates="account")
+    org: Mapped[OrgNode] = relationship()
+
+
+class ChainHead(db.Model):
+    """The newest link of one hash chain; locking this row serialises the chain's writers."""
+
+    __tablename__ = "chain_head"
+    __table_args__ = (CheckConstraint("seq >= 0", name="seq_not_negative"),)
+
+    #: The chain's root org: a community, or a street or district for its own books.
+    org_id: Mapped[int] = mapped_column(ForeignKey("org_node.id"), primary_key=True)
+    seq: Mapped[int] = mapped_column(BigInteger, nullable=False, default=0)
+    head_hash: Mapped[str] = mapped_column(String(64), nullable=False, default=GENESIS_HASH)
+    updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, nullable=False, default=utc_now)
+
+    org: Mapped[OrgNode] = relationship()
+
+
+class TransactionKindCode(StrEnum):
+    """The transaction kinds this version knows; the migrations seed ``transaction_kind`` with them."""
+
+    #: A balance carried over from a paper points passbook.
+    OPENING_BALANCE = "opening_balance"
+    EARN = "earn"
+    REDEEM = "redeem"
+    EXPIRE = "expire"
+    ADJUST = "adjust"
+    PENALTY = "penalty"
+    REVERSE = "reverse"
+
+
+class TransactionKind(db.Model):
+    """The kinds a transaction may have; a lookup table so adding one is adding a row."""
+
+    __tablename__ = "transaction_kind"
+
+    code: Mapped[str] = mapped_column(String(32), primary_key=True)
+    description: Mapped[str] = mapped_column(String(200), nullable=False)
+
+
+class Transaction(db.Model):
+    """One balanced movement of points; immutable once written."""
+
+    __tablename__ = "ledger_transaction"
+    __table_args__ = (
+        UniqueConstraint("chain_id", "seq"),
+        UniqueConstraint("org_id", "recorded_by_id", "idempotency_key"),
+        CheckConstraint("seq >= 1", name="seq_positive"),
+        CheckConstraint("(kind = 'reverse') = (reverses_id IS NOT NULL)", name="reversal_links_original"),
+    )
+
+    id: Mapped[int] = mapped_column(BigIntId, primary_key=True)
+    #: The org whose books this is in; its community's chain records it.
+    org_id: Mapped[int] = mapped_column(ForeignKey("org_node.id"), nullable=False)
+    chain_id: Mapped[int] = mapped_column(ForeignKey("chain_head.org_id"), nullable=False)
+    #: Position in the chain, 1, 2, 3, … with no gaps.
+    seq: Mapped[int] = mapped_column(BigInteger, nullable=False)
+    kind: Mapped[str] = mapped_column(ForeignKey("transaction_kind.code"), nullable=False)
+    #: The day the points belong to, in the org's time zone.
+    business_date: Mapped[dt.date] = mapped_column(Date, nullable=False)
+    recorded_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, nullable=False)
+    recorded_by_id: Mapped[int] = mapped_column(ForeignKey("app_user.id"), nullable=False)
+    #: Chosen by the caller; unique per org and caller, so a retry finds the first result.
+    idempotency_key: Mapped[str] = mapped_column(String(128), nullable=False)
+    #: SHA-256 of the request's canonical content; the same key with other content is refused.
+    request_digest: Mapped[str] = mapped_column(String(64), nullable=False)
+    #: The recorded service this transaction scores, when it scores one.
+    activity_id: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    #: The rule-set version that produced the amounts, when rules produced them.
+    rule_set_version_id: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    #: How the amounts were arrived at, step by step (JSON; integers and strings only).
+    breakdown: Mapped[dict | None] = mapped_column(JSON, nullable=True)
+    memo: Mapped[str | None] = mapped_column(String(500), nullable=True)
+    reverses_id: Mapped[int | None] = mapped_column(ForeignKey("ledger_transaction.id"), nullable=True, unique=True)
+    prev_hash: Mapped[str] = mapped_column(String(64), nullable=False)
+    hash: Mapped[str] = mapped_column(String(64), nullable=False, unique=True)
+
+    postings: Mapped[list[Posting]] = relationship(
+        back_populates="transaction", order_by="Posting.account_id"
+    )
+    org: Mapped[OrgNode] = relationship()
+    recorded_by: Mapped[AppUser] = relationship()
+    reverses: Mapped[Transaction | None] = relationship(remote_side=[id])
+
+
+class Posting(db.Model):
+    """One leg of a transaction: an amount on one account, with the balance it left."""
+
+    __tablename__ = "posting"
+    __table_args__ = (
+        UniqueConstraint("transaction_id", "account_id"),
+        UniqueConstraint("account_id", "account_version"),
+        CheckConstraint(
+            f"amount != 0 AND amount BETWEEN -{MAX_POSTING_AMOUNT} AND {MAX_POSTING_AMOUNT}",
+            name="amount_nonzero_bounded",
+        ),
+        CheckConstraint("account_version >= 1", name="account_version_positive"),
+    )
+
+    id: Mapped[int] = mapped_column(BigIntId, primary_key=True)
+    transaction_id: Mapped[int] = mapped_column(ForeignKey("ledger_transaction.id"), nullable=False)
+    account_id: Mapped[int] = mapped_column(ForeignKey("account.id"), nullable=False)
+    amount: Mapped[int] = mapped_column(BigInteger, nullable=False)
+    balance_after: Mapped[int] = mapped_column(BigInteger, nullable=False)
+    account_version: Mapped[int] = mapped_column(BigInteger, nullable=False)
+
+    transaction: Mapped[Transaction] = relationship(back_populates="postings")
+    account: Mapped[Account] = relationship()
+
+
+#: Tables the database refuses to UPDATE, DELETE or TRUNCATE.
+APPEND_ONLY_TABLES = (Transaction.__tablename__, Posting.__tablename__)
+APPEND_ONLY_MODELS = (Transaction, Posting)
+
+__all__ = [
+    "Account",
+    "AccountKind",
+    "AppUser",
+    "ChainHead",
+    "CoBuildingUnit",
+    "EmployerUnit",
+    "OrgKind",
+    "OrgNode",
+    "Participant",
+    "ParticipantKind",
+    "PartyMember",
+    "Person",
+    "Posting",
+    "Team",
+    "TeamMember",
+    "Transaction",
+    "TransactionKind",
+    "TransactionKindCode",
+    "UnitKind",
+    "Volunteer",
+]

@@ -1,0 +1,328 @@
+"""Proof that the ledger is what its writes made it: ``ledger verify`` and ``ledger checkpoint``.
+
+:func:`verify_ledger` streams the whole ledger twice and collects every problem it finds
+rather than stopping at the first:
+
+* chains: sequence numbers 1, 2, 3, … without gaps; each link's ``prev_hash`` is the hash
+  of the link before; each stored hash equals the hash recomputed from the stored content
+  and postings (so a changed amount, date, memo or posting names its transaction); the
+  chain head row agrees with the last link;
+* transactions: at least two postings summing to zero; a reversal and its link agree;
+* accounts: versions 1, 2, 3, … without gaps; each posting's balance-after is the running
+  sum; no participant account ever below zero; the cached balance and version equal the
+  postings'; all balances together sum to zero;
+* against a checkpoint file (kept outside the database): every recorded head is still in
+  its chain with the same hash, so a deleted or rewritten tail is found even if whoever did
+  it also moved the chain head.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from dataclasses import dataclass, field
+from itertools import groupby
+from typing import Any, Iterator
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session, aliased
+
+from ledger import chain
+from ledger.errors import InvalidInput
+from ledger.models import Account, AccountKind, ChainHead, OrgNode, Posting, Transaction
+
+CHECKPOINT_FORMAT = "volunteer-points-ledger/checkpoint/1"
+#: Rows fetched per round trip while streaming.
+STREAM_BATCH = 10_000
+#: Problems kept per check before the rest are only counted, so one broken chain cannot flood the report.
+MAX_PROBLEMS_PER_CHECK = 50
+
+
+@dataclass(frozen=True)
+class Problem:
+    check: str
+    message: str
+    chain_id: int | None = None
+    seq: int | None = None
+    transaction_id: int | None = None
+    account_id: int | None = None
+
+
+@dataclass
+class VerifyReport:
+    chains: int = 0
+    transactions: int = 0
+    postings: int = 0
+    accounts: int = 0
+    checkpoint_chains: int = 0
+    problems: list[Problem] = field(default_factory=list)
+    #: Problems found beyond MAX_PROBLEMS_PER_CHECK, by check.
+    suppressed: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+    def add(self, problem: Problem) -> None:
+        if sum(1 for p in self.problems if p.check == problem.check) >= MAX_PROBLEMS_PER_CHECK:
+            self.suppressed[problem.check] = self.suppressed.get(problem.check, 0) + 1
+        else:
+            self.problems.append(problem)
+
+    def first_bad_transaction(self) -> Problem | None:
+        """Return the problem with the lowest-numbered bad link of the first broken chain."""
+        with_links = [p for p in self.problems if p.seq is not None]
+        return min(with_links, key=lambda p: (p.chain_id, p.seq)) if with_links else None
+
+
+def verify_ledger(session: Session, *, checkpoint: dict | None = None) -> VerifyReport:
+    """Check every invariant of the ledger and return what was found."""
+    report = VerifyReport()
+    heads = {head.org_id: head for head in session.execute(select(ChainHead)).scalars()}
+    report.chains = len(heads)
+    _verify_chains(session, heads, report)
+    _verify_accounts(session, report)
+    if checkpoint is not None:
+        _verify_against_checkpoint(session, checkpoint, report)
+    return report
+
+
+def _stream(session: Session, query) -> Iterator[Any]:
+    return iter(session.execute(query.execution_options(yield_per=STREAM_BATCH)))
+
+
+def _verify_chains(session: Session, heads: dict[int, ChainHead], report: VerifyReport) -> None:
+    reversed_tx = aliased(Transaction)
+    query = (
+        select(
+            Transaction,
+            reversed_tx.chain_id.label("reversed_chain"),
+            reversed_tx.seq.label("reversed_seq"),
+            reversed_tx.kind.label("reversed_kind"),
+            Posting.account_id,
+            Posting.amount,
+            Posting.balance_after,
+            Posting.account_version,
+        )
+        .outerjoin(Posting, Posting.transaction_id == Transaction.id)
+        .outerjoin(reversed_tx, reversed_tx.id == Transaction.reverses_id)
+        .order_by(Transaction.chain_id, Transaction.seq, Posting.account_id)
+    )
+    last_link: dict[int, tuple[int, str]] = {}
+    previous: tuple[int, int, str] | None = None  # chain, seq, hash of the link before
+    for _, rows in groupby(_stream(session, query), key=lambda row: row[0].id):
+        rows = list(rows)
+        tx = rows[0][0]
+        report.transactions += 1
+        where = dict(chain_id=tx.chain_id, seq=tx.seq, transaction_id=tx.id)
+
+        if previous is None or previous[0] != tx.chain_id:
+            expected_seq, expected_prev = 1, chain.GENESIS_HASH
+        else:
+            expected_seq, expected_prev = previous[1] + 1, previous[2]
+        if tx.seq != expected_seq:
+            report.add(Problem("chain_sequence", f"link {tx.seq} follows link {expected_seq - 1}", **where))
+        if tx.prev_hash != expected_prev:
+            report.add(Problem("chain_link", "previous-hash does not match the link before", **where))
+
+        postings = [
+            chain.PostingLink(account_id, amount, balance_after, version)
+            for *_, account_id, amount, balance_after, version in rows
+            if account_id is not None
+        ]
+        report.postings += len(postings)
+        total = sum(p.amount for p in postings)
+        if len(postings) < 2 or total != 0:
+            report.add(Problem("zero_sum", f"{len(postings)} postings sum to {total}", **where))
+
+        _, reversed_chain, reversed_seq, reversed_kind, *_ = rows[0]
+        if tx.reverses_id is not None and (reversed_chain is None or reversed_kind == "reverse"):
+            report.add(Problem("reversal", "reverses a missing transaction or a reversal", **where))
+
+        recomputed = chain.link_hash(
+            chain.TransactionLink(
+                chain_id=tx.chain_id,
+                seq=tx.seq,
+                prev_hash=tx.prev_hash,
+                org_id=tx.org_id,
+                kind=tx.kind,
+                business_date=tx.business_date,
+                recorded_at=tx.recorded_at,
+                recorded_by_id=tx.recorded_by_id,
+                idempotency_key=tx.idempotency_key,
+                request_digest=tx.request_digest,
+                activity_id=tx.activity_id,
+                rule_set_version_id=tx.rule_set_version_id,
+                breakdown=tx.breakdown,
+                memo=tx.memo,
+                reverses=None if tx.reverses_id is None else (reversed_chain, reversed_seq),
+                postings=postings,
+            )
+        )
+        if recomputed != tx.hash:
+            report.add(Problem("hash", "content or postings changed after the transaction was written", **where))
+
+        previous = (tx.chain_id, tx.seq, tx.hash)
+        last_link[tx.chain_id] = (tx.seq, tx.hash)
+        session.expunge(tx)
+
+    for chain_id, head in heads.items():
+        seq, head_hash = last_link.get(chain_id, (0, chain.GENESIS_HASH))
+        if (head.seq, head.head_hash) != (seq, head_hash):
+            report.add(
+                Problem(
+                    "chain_head",
+                    f"chain head says link {head.seq} but the chain ends at link {seq}",
+                    chain_id=chain_id,
+                )
+            )
+    for chain_id in last_link.keys() - heads.keys():
+        report.add(Problem("chain_head", "transactions on a chain that has no head", chain_id=chain_id))
+
+
+def _verify_accounts(session: Session, report: VerifyReport) -> None:
+    query = (
+        select(
+            Account.id,
+            Account.kind,
+            Account.balance,
+            Account.version,
+            Posting.amount,
+            Posting.balance_after,
+            Posting.account_version,
+            Posting.transaction_id,
+        )
+        .outerjoin(Posting, Posting.account_id == Account.id)
+        .order_by(Account.id, Posting.account_version)
+    )
+    grand_total = 0
+    for account_id, rows in groupby(_stream(session, query), key=lambda row: row[0]):
+        report.accounts += 1
+        running, version = 0, 0
+        kind = cached_balance = cached_version = None
+        for _, kind, cached_balance, cached_version, amount, balance_after, posting_version, tx_id in rows:
+            if amount is None:
+                continue
+            version += 1
+            running += amount
+            if posting_version != version:
+                report.add(
+                    Problem(
+                        "account_version",
+                        f"posting has version {posting_version} where {version} was expected",
+                        account_id=account_id,
+                        transaction_id=tx_id,
+                    )
+                )
+                version = posting_version
+            if balance_after != running:
+                report.add(
+                    Problem(
+                        "balance_after",
+                        f"posting says the balance became {balance_after}; the postings add up to {running}",
+                        account_id=account_id,
+                        transaction_id=tx_id,
+                    )
+                )
+            if kind == AccountKind.PARTICIPANT and running < 0:
+                report.add(
+                    Problem("overdraft", f"participant account went to {running}", account_id=account_id, transaction_id=tx_id)
+                )
+        if (cached_balance, cached_version) != (running, version):
+            report.add(
+                Problem(
+                    "cached_balance",
+                    f"account says balance {cached_balance} after {cached_version} postings; "
+                    f"its postings say {running} after {version}",
+                    account_id=account_id,
+                )
+            )
+        grand_total += cached_balance
+    if grand_total != 0:
+        report.add(Problem("zero_sum", f"all account balances sum to {grand_total}, not 0"))
+
+
+def take_checkpoint(session: Session, *, now: dt.datetime) -> dict:
+    """Return the head (sequence, hash, time) of every chain, for keeping outside the database."""
+    rows = session.execute(
+        select(ChainHead.org_id, OrgNode.code, ChainHead.seq, ChainHead.head_hash, Transaction.recorded_at)
+        .join(OrgNode, OrgNode.id == ChainHead.org_id)
+        .outerjoin(Transaction, (Transaction.chain_id == ChainHead.org_id) & (Transaction.seq == ChainHead.seq))
+        .order_by(ChainHead.org_id)
+    )
+    return {
+        "format": CHECKPOINT_FORMAT,
+        "taken_at": chain.format_utc(now),
+        "chains": [
+            {
+                "chain_id": chain_id,
+                "org_code": code,
+                "seq": seq,
+                "hash": head_hash,
+                "recorded_at": None if recorded_at is None else chain.format_utc(recorded_at),
+            }
+            for chain_id, code, seq, head_hash, recorded_at in rows
+        ],
+    }
+
+
+def parse_checkpoint(text: str) -> dict:
+    """Return a checkpoint read from ``text`` after checking its shape."""
+    try:
+        document = json.loads(text)
+    except ValueError as error:
+        raise InvalidInput(f"is not JSON: {error}", field="checkpoint") from None
+    if not isinstance(document, dict) or document.get("format") != CHECKPOINT_FORMAT:
+        raise InvalidInput(f"is not a ledger checkpoint (format {CHECKPOINT_FORMAT})", field="checkpoint")
+    chains = document.get("chains")
+    if not isinstance(chains, list):
+        raise InvalidInput("has no list of chains", field="checkpoint.chains")
+    for index, entry in enumerate(chains):
+        if not (
+            isinstance(entry, dict)
+            and type(entry.get("chain_id")) is int
+            and type(entry.get("seq")) is int
+            and entry["seq"] >= 0
+            and isinstance(entry.get("hash"), str)
+            and isinstance(entry.get("org_code"), str)
+        ):
+            raise InvalidInput("needs chain_id, org_code, seq and hash", field=f"checkpoint.chains[{index}]")
+    return document
+
+
+def _verify_against_checkpoint(session: Session, checkpoint: dict, report: VerifyReport) -> None:
+    codes = dict(session.execute(select(OrgNode.id, OrgNode.code)).all())
+    for entry in checkpoint["chains"]:
+        report.checkpoint_chains += 1
+        chain_id, seq = entry["chain_id"], entry["seq"]
+        where = dict(chain_id=chain_id, seq=seq)
+        if codes.get(chain_id) != entry["org_code"]:
+            report.add(Problem("checkpoint", f"chain {chain_id} ({entry['org_code']}) no longer exists", **where))
+            continue
+        if seq == 0:
+            continue
+        stored = session.execute(
+            select(Transaction.id, Transaction.hash).where(Transaction.chain_id == chain_id, Transaction.seq == seq)
+        ).one_or_none()
+        if stored is None:
+            last = session.execute(
+                select(func.coalesce(func.max(Transaction.seq), 0)).where(Transaction.chain_id == chain_id)
+            ).scalar_one()
+            report.add(
+                Problem(
+                    "checkpoint",
+                    f"chain of {entry['org_code']} ends at link {last} but the checkpoint recorded link {seq}: "
+                    "its tail was deleted",
+                    **where,
+                )
+            )
+        elif stored.hash != entry["hash"]:
+            report.add(
+                Problem(
+                    "checkpoint",
+                    f"link {seq} of {entry['org_code']} has another hash than the checkpoint recorded: "
+                    "the chain was rewritten",
+                    transaction_id=stored.id,
+                    **where,
+                )
+            )
