@@ -72,6 +72,8 @@ class TransactionLink:
 
 def format_utc(moment: dt.datetime) -> str:
     """Return ``moment`` as ``YYYY-MM-DDTHH:MM:SS.ffffffZ``, the one text form of a timestamp."""
+    if moment.tzinfo is None:
+        raise ValueError("a naive datetime has no defined instant; pass an aware one")
     return moment.astimezone(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 

@@ -12,12 +12,13 @@ import datetime as dt
 import hashlib
 import hmac
 import re
+import unicodedata
 
 from ledger.errors import InvalidInput
 
 _WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
 _CHECK_CHARACTERS = "10X98765432"
-_SHAPE = re.compile(r"\d{17}[\dX]")
+_SHAPE = re.compile(r"[0-9]{17}[0-9X]")
 
 
 def check_character(first_seventeen: str) -> str:
@@ -30,7 +31,8 @@ def normalise_id_number(raw: str, *, field: str = "id_number") -> str:
     """Return the ID number in upper case after checking its shape, birth date and check digit."""
     if not isinstance(raw, str):
         raise InvalidInput("must be an 18-character resident ID number", field=field)
-    number = raw.strip().upper()
+    # Input methods often type full-width digits (１２３); NFKC folds them to 0-9.
+    number = unicodedata.normalize("NFKC", raw).strip().upper()
     if not _SHAPE.fullmatch(number):
         raise InvalidInput("must be 17 digits followed by a digit or X", field=field)
     birth_date(number, field=field)

@@ -78,7 +78,10 @@ class VerifyReport:
 def verify_ledger(session: Session, *, checkpoint: dict | None = None) -> VerifyReport:
     """Check every invariant of the ledger and return what was found."""
     report = VerifyReport()
-    heads = {head.org_id: head for head in session.execute(select(ChainHead)).scalars()}
+    heads = {
+        head.org_id: head
+        for head in session.execute(select(ChainHead).execution_options(populate_existing=True)).scalars()
+    }
     report.chains = len(heads)
     _verify_chains(session, heads, report)
     _verify_accounts(session, report)
@@ -92,10 +95,27 @@ def _stream(session: Session, query) -> Iterator[Any]:
 
 
 def _verify_chains(session: Session, heads: dict[int, ChainHead], report: VerifyReport) -> None:
+    tx = Transaction.__table__.c
     reversed_tx = aliased(Transaction)
     query = (
         select(
-            Transaction,
+            tx.id,
+            tx.chain_id,
+            tx.seq,
+            tx.prev_hash,
+            tx.hash,
+            tx.org_id,
+            tx.kind,
+            tx.business_date,
+            tx.recorded_at,
+            tx.recorded_by_id,
+            tx.idempotency_key,
+            tx.request_digest,
+            tx.activity_id,
+            tx.rule_set_version_id,
+            tx.breakdown,
+            tx.memo,
+            tx.reverses_id,
             reversed_tx.chain_id.label("reversed_chain"),
             reversed_tx.seq.label("reversed_seq"),
             reversed_tx.kind.label("reversed_kind"),
@@ -104,67 +124,65 @@ def _verify_chains(session: Session, heads: dict[int, ChainHead], report: Verify
             Posting.balance_after,
             Posting.account_version,
         )
-        .outerjoin(Posting, Posting.transaction_id == Transaction.id)
-        .outerjoin(reversed_tx, reversed_tx.id == Transaction.reverses_id)
-        .order_by(Transaction.chain_id, Transaction.seq, Posting.account_id)
+        .outerjoin(Posting, Posting.transaction_id == tx.id)
+        .outerjoin(reversed_tx, reversed_tx.id == tx.reverses_id)
+        .order_by(tx.chain_id, tx.seq, Posting.account_id)
     )
     last_link: dict[int, tuple[int, str]] = {}
     previous: tuple[int, int, str] | None = None  # chain, seq, hash of the link before
-    for _, rows in groupby(_stream(session, query), key=lambda row: row[0].id):
+    for _, rows in groupby(_stream(session, query), key=lambda row: row.id):
         rows = list(rows)
-        tx = rows[0][0]
+        row = rows[0]
         report.transactions += 1
-        where = dict(chain_id=tx.chain_id, seq=tx.seq, transaction_id=tx.id)
+        where = dict(chain_id=row.chain_id, seq=row.seq, transaction_id=row.id)
 
-        if previous is None or previous[0] != tx.chain_id:
+        if previous is None or previous[0] != row.chain_id:
             expected_seq, expected_prev = 1, chain.GENESIS_HASH
         else:
             expected_seq, expected_prev = previous[1] + 1, previous[2]
-        if tx.seq != expected_seq:
-            report.add(Problem("chain_sequence", f"link {tx.seq} follows link {expected_seq - 1}", **where))
-        if tx.prev_hash != expected_prev:
+        if row.seq != expected_seq:
+            report.add(Problem("chain_sequence", f"link {row.seq} follows link {expected_seq - 1}", **where))
+        if row.prev_hash != expected_prev:
             report.add(Problem("chain_link", "previous-hash does not match the link before", **where))
 
         postings = [
-            chain.PostingLink(account_id, amount, balance_after, version)
-            for *_, account_id, amount, balance_after, version in rows
-            if account_id is not None
+            chain.PostingLink(r.account_id, r.amount, r.balance_after, r.account_version)
+            for r in rows
+            if r.account_id is not None
         ]
         report.postings += len(postings)
         total = sum(p.amount for p in postings)
         if len(postings) < 2 or total != 0:
             report.add(Problem("zero_sum", f"{len(postings)} postings sum to {total}", **where))
 
-        _, reversed_chain, reversed_seq, reversed_kind, *_ = rows[0]
-        if tx.reverses_id is not None and (reversed_chain is None or reversed_kind == "reverse"):
+        if row.reverses_id is not None and (row.reversed_chain is None or row.reversed_kind == "reverse"):
             report.add(Problem("reversal", "reverses a missing transaction or a reversal", **where))
 
         recomputed = chain.link_hash(
             chain.TransactionLink(
-                chain_id=tx.chain_id,
-                seq=tx.seq,
-                prev_hash=tx.prev_hash,
-                org_id=tx.org_id,
-                kind=tx.kind,
-                business_date=tx.business_date,
-                recorded_at=tx.recorded_at,
-                recorded_by_id=tx.recorded_by_id,
-                idempotency_key=tx.idempotency_key,
-                request_digest=tx.request_digest,
-                activity_id=tx.activity_id,
-                rule_set_version_id=tx.rule_set_version_id,
-                breakdown=tx.breakdown,
-                memo=tx.memo,
-                reverses=None if tx.reverses_id is None else (reversed_chain, reversed_seq),
+                chain_id=row.chain_id,
+                seq=row.seq,
+                prev_hash=row.prev_hash,
+                org_id=row.org_id,
+                kind=row.kind,
+                business_date=row.business_date,
+                recorded_at=row.recorded_at,
+                recorded_by_id=row.recorded_by_id,
+                idempotency_key=row.idempotency_key,
+                request_digest=row.request_digest,
+                activity_id=row.activity_id,
+                rule_set_version_id=row.rule_set_version_id,
+                breakdown=row.breakdown,
+                memo=row.memo,
+                reverses=None if row.reverses_id is None else (row.reversed_chain, row.reversed_seq),
                 postings=postings,
             )
         )
-        if recomputed != tx.hash:
+        if recomputed != row.hash:
             report.add(Problem("hash", "content or postings changed after the transaction was written", **where))
 
-        previous = (tx.chain_id, tx.seq, tx.hash)
-        last_link[tx.chain_id] = (tx.seq, tx.hash)
-        session.expunge(tx)
+        previous = (row.chain_id, row.seq, row.hash)
+        last_link[row.chain_id] = (row.seq, row.hash)
 
     for chain_id, head in heads.items():
         seq, head_hash = last_link.get(chain_id, (0, chain.GENESIS_HASH))

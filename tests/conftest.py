@@ -1,0 +1,304 @@
+"""Fixtures: every database test runs on SQLite and on PostgreSQL, each on a fresh database.
+
+Each test run migrates one template database per backend (``ledger db upgrade``'s own
+migrations, triggers and all), then every test gets a copy of it: a file copy on SQLite,
+``CREATE DATABASE … TEMPLATE`` on PostgreSQL. The copy is dropped when the test ends.
+
+PostgreSQL is found at ``LEDGER_TEST_POSTGRES_URL`` (default: the local server, user
+postgres). Without it the PostgreSQL half is skipped, except under ``CI=true``, where a
+missing PostgreSQL fails the run.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import itertools
+import os
+import shutil
+import uuid
+from dataclasses import dataclass
+
+import psycopg
+import pytest
+from hypothesis import HealthCheck, settings
+from sqlalchemy.engine import make_url
+
+from ledger import create_app
+from ledger.db import db, write_transaction
+from ledger.identity import check_character
+from ledger.models import AccountKind, OrgNode
+from ledger.orgs import create_org_node
+from ledger.participants import register_volunteer
+from ledger.points import transfer
+from ledger.transactions import participant_account, record_transaction, system_account
+from ledger.users import ensure_user
+
+settings.register_profile(
+    "ledger", deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow]
+)
+settings.load_profile("ledger")
+
+BACKENDS = ("sqlite", "postgresql")
+POSTGRES_URL = os.environ.get("LEDGER_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
+IN_CI = os.environ.get("CI", "").lower() == "true"
+ID_NUMBER_KEY = "test-id-number-key"
+
+
+def app_config(database_url: str) -> dict:
+    return {
+        "LEDGER_ENV": "testing",
+        "TESTING": True,
+        "SECRET_KEY": "test-secret-key-that-is-long-enough-for-tests",
+        "LEDGER_ID_NUMBER_KEY": ID_NUMBER_KEY,
+        "SQLALCHEMY_DATABASE_URI": database_url,
+        "LEDGER_SQLITE_BUSY_TIMEOUT_MS": 30_000,
+        "LEDGER_WRITE_RETRIES": 50,
+        # Concurrency tests run twenty-odd threads, each with its own connection.
+        "SQLALCHEMY_ENGINE_OPTIONS": {"pool_pre_ping": True, "pool_size": 24, "max_overflow": 8},
+    }
+
+
+def migrate(database_url: str) -> None:
+    """Run every migration on an empty database, as ``ledger db upgrade`` does."""
+    from flask_migrate import upgrade
+
+    app = create_app(app_config(database_url))
+    with app.app_context():
+        upgrade()
+        db.engine.dispose()
+
+
+class Databases:
+    """Creates a migrated template per backend once, and a fresh copy of it per test."""
+
+    def __init__(self, folder):
+        self.folder = folder
+        self.run = uuid.uuid4().hex[:8]
+        self.counter = itertools.count()
+        self.templates: dict[str, str] = {}
+        self.postgres_problem: str | None = None
+
+    def fresh(self, backend: str) -> str:
+        if backend == "sqlite":
+            return self._fresh_sqlite()
+        return self._fresh_postgres()
+
+    def empty(self, backend: str) -> str:
+        """Return a database with no schema at all, for migration tests."""
+        if backend == "sqlite":
+            return f"sqlite:///{self.folder / f'empty-{next(self.counter)}.sqlite3'}"
+        self._require_postgres()
+        return self._create(f"ledger_test_{self.run}_{next(self.counter)}")
+
+    def discard(self, url: str) -> None:
+        if url.startswith("sqlite"):
+            return  # the file lives in pytest's temporary folder
+        name = make_url(url).database
+        with self._admin() as admin:
+            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+    def close(self) -> None:
+        if "postgresql" in self.templates:
+            self.discard(self.templates["postgresql"])
+
+    def _fresh_sqlite(self) -> str:
+        if "sqlite" not in self.templates:
+            path = self.folder / "template.sqlite3"
+            migrate(f"sqlite:///{path}")
+            self.templates["sqlite"] = str(path)
+        path = self.folder / f"test-{next(self.counter)}.sqlite3"
+        shutil.copyfile(self.templates["sqlite"], path)
+        return f"sqlite:///{path}"
+
+    def _fresh_postgres(self) -> str:
+        template = make_url(self._require_postgres()).database
+        return self._create(f"ledger_test_{self.run}_{next(self.counter)}", template=template)
+
+    def _require_postgres(self) -> str:
+        """Return the migrated template's URL; skip the test (fail it under CI) without PostgreSQL."""
+        if self.postgres_problem is None and "postgresql" not in self.templates:
+            try:
+                template = self._create(f"ledger_test_{self.run}_template")
+                migrate(template)
+                self.templates["postgresql"] = template
+            except psycopg.OperationalError as error:
+                self.postgres_problem = f"PostgreSQL is not reachable at {POSTGRES_URL}: {error}"
+        if self.postgres_problem:
+            if IN_CI:
+                pytest.fail(f"{self.postgres_problem} (CI=true: PostgreSQL tests must run)")
+            pytest.skip(self.postgres_problem)
+        return self.templates["postgresql"]
+
+    def _create(self, name: str, template: str | None = None) -> str:
+        with self._admin() as admin:
+            admin.execute(f'CREATE DATABASE "{name}"' + (f' TEMPLATE "{template}"' if template else ""))
+        return make_url(POSTGRES_URL.replace("postgresql://", "postgresql+psycopg://", 1)).set(
+            database=name
+        ).render_as_string(hide_password=False)
+
+    def _admin(self):
+        return psycopg.connect(POSTGRES_URL, autocommit=True, connect_timeout=5)
+
+
+def pytest_collection_modifyitems(config, items):
+    """Deselect the SQLite run of tests marked ``postgresql_only``."""
+    deselected = [
+        item
+        for item in items
+        if item.get_closest_marker("postgresql_only") and "sqlite" in getattr(item, "callspec", None).id.split("-")
+    ]
+    if deselected:
+        config.hook.pytest_deselected(items=deselected)
+        items[:] = [item for item in items if item not in deselected]
+
+
+@pytest.fixture(scope="session")
+def databases(tmp_path_factory):
+    registry = Databases(tmp_path_factory.mktemp("databases"))
+    yield registry
+    registry.close()
+
+
+@pytest.fixture(params=BACKENDS)
+def database_url(request, databases):
+    url = databases.fresh(request.param)
+    yield url
+    databases.discard(url)
+
+
+@pytest.fixture(params=BACKENDS)
+def empty_database_url(request, databases):
+    url = databases.empty(request.param)
+    yield url
+    databases.discard(url)
+
+
+@pytest.fixture
+def app(database_url):
+    app = create_app(app_config(database_url))
+    yield app
+    with app.app_context():
+        db.engine.dispose()
+
+
+@pytest.fixture
+def session(app):
+    with app.app_context():
+        yield db.session
+        db.session.remove()
+
+
+@pytest.fixture
+def backend(database_url) -> str:
+    return "sqlite" if database_url.startswith("sqlite") else "postgresql"
+
+
+@pytest.fixture
+def client(app):
+    return app.test_client()
+
+
+@pytest.fixture
+def runner(app):
+    return app.test_cli_runner()
+
+
+@pytest.fixture
+def write(session):
+    """Run a piece of work in one committed write transaction, as the edges do."""
+    return write_transaction
+
+
+@dataclass(frozen=True)
+class Street:
+    """Ids of a small tree: district → street → two communities, with grids in the first."""
+
+    district: int
+    street: int
+    community: int
+    other_community: int
+    grid: int
+    subgrid: int
+
+
+@pytest.fixture
+def street(session, write) -> Street:
+    def build():
+        district = create_org_node(session, code="D", name="示范区", kind="district")
+        street = create_org_node(session, code="S", name="城东街道", kind="street", parent=district)
+        community = create_org_node(session, code="C1", name="幸福社区", kind="community", parent=street)
+        other = create_org_node(session, code="C2", name="和平社区", kind="community", parent=street)
+        grid = create_org_node(session, code="C1-G1", name="第一网格", kind="grid", parent=community)
+        subgrid = create_org_node(session, code="C1-G1-1", name="第一微网格", kind="grid", parent=grid)
+        return Street(district.id, street.id, community.id, other.id, grid.id, subgrid.id)
+
+    return write(build)
+
+
+@pytest.fixture
+def actor_id(session, write) -> int:
+    return write(lambda: ensure_user(session, "staff", "社区工作者").id)
+
+
+_id_numbers = itertools.count(1)
+
+
+def valid_id_number(birth: dt.date = dt.date(1980, 1, 1)) -> str:
+    """Return a new ID number with a correct check character."""
+    first = f"320102{birth:%Y%m%d}{next(_id_numbers) % 1000:03d}"
+    return first + check_character(first)
+
+
+@pytest.fixture
+def make_volunteer(session, write, street):
+    """Return a callable registering a volunteer; it returns the volunteer's account id."""
+    numbers = itertools.count(1)
+
+    def make(org_id: int | None = None, name: str = "李明") -> int:
+        def register():
+            org = session.get(OrgNode, org_id or street.grid)
+            participant = register_volunteer(
+                session,
+                org=org,
+                real_name=name,
+                id_number=valid_id_number(),
+                volunteer_number=f"V{next(numbers):05d}",
+                registered_on=dt.date(2025, 3, 1),
+                id_number_key=ID_NUMBER_KEY,
+            )
+            return participant_account(session, participant.id).id
+
+        return write(register)
+
+    return make
+
+
+@pytest.fixture
+def volunteer_account(make_volunteer) -> int:
+    return make_volunteer()
+
+
+@pytest.fixture
+def issue_points(session, write, street, actor_id):
+    """Return a callable that issues points from a community to an account (an earn)."""
+    keys = itertools.count(1)
+
+    def issue(account_id: int, amount: int, *, org_id: int | None = None, key: str | None = None):
+        def earn():
+            from ledger.models import AppUser
+
+            org = session.get(OrgNode, org_id or street.community)
+            issuance = system_account(session, org, AccountKind.ISSUANCE)
+            return record_transaction(
+                session,
+                actor=session.get(AppUser, actor_id),
+                org=org,
+                kind="earn",
+                legs=transfer(issuance.id, account_id, amount),
+                business_date=dt.date(2026, 11, 1),
+                idempotency_key=key or f"issue-{next(keys)}",
+            ).transaction.id
+
+        return write(earn)
+
+    return issue

@@ -1,0 +1,181 @@
+"""`ledger verify` proves an honest ledger and names what was changed behind its back."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from sqlalchemy import select, text
+
+from ledger.db import db
+from ledger.guards import create_guards, drop_guards
+from ledger.models import Posting, Transaction, utc_now
+from ledger.verify import parse_checkpoint, take_checkpoint, verify_ledger
+from ledger.errors import InvalidInput
+from tests.helpers import reverse, spend
+
+
+def tamper(app, *statements: str) -> None:
+    """Drop the ledger's triggers, run raw SQL, and put the triggers back, as an intruder might."""
+    db.session.rollback()  # release the test's own read locks, which DROP TRIGGER would wait for
+    with app.app_context(), db.engine.begin() as connection:
+        drop_guards(connection)
+        for statement in statements:
+            connection.execute(text(statement))
+        create_guards(connection)
+
+
+@pytest.fixture
+def history(session, write, street, actor_id, make_volunteer, issue_points) -> list[int]:
+    """Five transactions over two communities, a spend and a reversal among them."""
+    here, there = make_volunteer(), make_volunteer(org_id=street.other_community)
+    ids = [issue_points(here, 40), issue_points(there, 25, org_id=street.other_community), issue_points(here, 10)]
+    ids.append(write(lambda: spend(session, actor_id=actor_id, org_id=street.community, account_id=here, amount=15, key="s")).transaction.id)
+    ids.append(write(lambda: reverse(session, actor_id=actor_id, transaction_id=ids[2], key="r")).transaction.id)
+    return ids
+
+
+def problems_by_check(report) -> dict[str, list]:
+    grouped: dict[str, list] = {}
+    for problem in report.problems:
+        grouped.setdefault(problem.check, []).append(problem)
+    return grouped
+
+
+def test_an_honest_ledger_verifies(session, history):
+    report = verify_ledger(session)
+    assert report.ok, report.problems
+    assert (report.transactions, report.postings) == (5, 10)
+
+
+def test_an_amount_edited_by_raw_sql_is_found_and_its_transaction_named(app, session, history):
+    edited = history[2]
+    tamper(app, f"UPDATE posting SET amount = amount * 2 WHERE transaction_id = {edited} AND amount > 0")
+    report = verify_ledger(session)
+    assert not report.ok
+    assert report.first_bad_transaction().transaction_id == edited
+    checks = problems_by_check(report)
+    assert {p.transaction_id for p in checks["hash"]} == {edited}
+    assert {p.transaction_id for p in checks["zero_sum"]} == {edited}
+
+
+def test_a_consistent_forgery_of_amounts_and_balances_is_still_caught_by_the_hash(app, session, history):
+    edited = history[0]
+    postings = session.execute(select(Posting.account_id, Posting.amount).where(Posting.transaction_id == edited)).all()
+    # Double both legs and every balance that follows them, so zero-sum and balances agree again.
+    statements = [f"UPDATE posting SET amount = amount * 2 WHERE transaction_id = {edited}"]
+    for account_id, amount in postings:
+        statements += [
+            f"UPDATE posting SET balance_after = balance_after + {amount} WHERE account_id = {account_id}",
+            f"UPDATE account SET balance = balance + {amount} WHERE id = {account_id}",
+        ]
+    tamper(app, *statements)
+    report = verify_ledger(session)
+    # Later links of those accounts fail too: their hashes cover the balances they left.
+    assert {p.check for p in report.problems} == {"hash"}
+    assert report.first_bad_transaction().transaction_id == edited
+
+
+def test_an_edited_memo_is_found(app, session, history):
+    tamper(app, f"UPDATE ledger_transaction SET memo = 'nothing to see' WHERE id = {history[4]}")
+    report = verify_ledger(session)
+    assert [(p.check, p.transaction_id) for p in report.problems] == [("hash", history[4])]
+
+
+def test_an_edited_cached_balance_is_found(app, session, history):
+    account_id = session.scalar(select(Posting.account_id).where(Posting.transaction_id == history[0], Posting.amount > 0))
+    tamper(app, f"UPDATE account SET balance = balance + 100 WHERE id = {account_id}")
+    checks = problems_by_check(verify_ledger(session))
+    assert [p.account_id for p in checks["cached_balance"]] == [account_id]
+    assert "sum to 100" in checks["zero_sum"][0].message
+
+
+def delete_last_link(session, chain_id: int) -> list[str]:
+    """Return the SQL that removes a chain's last link and covers its tracks."""
+    last = session.scalar(select(Transaction).where(Transaction.chain_id == chain_id).order_by(Transaction.seq.desc()).limit(1))
+    statements = []
+    for posting in last.postings:
+        statements.append(
+            f"UPDATE account SET balance = balance - {posting.amount}, version = version - 1 WHERE id = {posting.account_id}"
+        )
+    statements += [
+        f"DELETE FROM posting WHERE transaction_id = {last.id}",
+        f"DELETE FROM ledger_transaction WHERE id = {last.id}",
+        f"UPDATE chain_head SET seq = seq - 1, head_hash = '{last.prev_hash}' WHERE org_id = {chain_id}",
+    ]
+    return statements
+
+
+def test_a_deleted_tail_passes_a_plain_verify_but_not_one_against_a_checkpoint(app, session, street, history):
+    checkpoint = take_checkpoint(session, now=utc_now())
+    tamper(app, *delete_last_link(session, street.community))
+    assert verify_ledger(session).ok  # the intruder covered every track inside the database
+    report = verify_ledger(session, checkpoint=checkpoint)
+    [problem] = report.problems
+    assert problem.check == "checkpoint" and problem.chain_id == street.community
+    assert "tail was deleted" in problem.message
+
+
+def test_a_rewritten_tail_is_found_against_a_checkpoint(app, session, street, issue_points, history):
+    checkpoint = take_checkpoint(session, now=utc_now())
+    account_id = session.scalar(select(Posting.account_id).where(Posting.transaction_id == history[0], Posting.amount > 0))
+    tamper(app, *delete_last_link(session, street.community))
+    # Write a different link in its place through the application: a well-formed chain again.
+    issue_points(account_id, 3, key="rewritten")
+    assert verify_ledger(session).ok
+    [problem] = verify_ledger(session, checkpoint=checkpoint).problems
+    assert "rewritten" in problem.message
+
+
+def test_a_checkpoint_lists_every_chain_head(session, street, history):
+    checkpoint = take_checkpoint(session, now=utc_now())
+    heads = {entry["org_code"]: entry["seq"] for entry in checkpoint["chains"]}
+    assert heads == {"D": 0, "S": 0, "C1": 4, "C2": 1}
+    assert parse_checkpoint(json.dumps(checkpoint)) == checkpoint
+
+
+@pytest.mark.parametrize(
+    ("text_", "field"),
+    [
+        ("not json", "checkpoint"),
+        ('{"format": "something else", "chains": []}', "checkpoint"),
+        ('{"format": "volunteer-points-ledger/checkpoint/1"}', "checkpoint.chains"),
+        ('{"format": "volunteer-points-ledger/checkpoint/1", "chains": [{"chain_id": 1}]}', "checkpoint.chains[0]"),
+    ],
+)
+def test_a_malformed_checkpoint_is_refused_with_a_clear_error(text_, field):
+    with pytest.raises(InvalidInput) as refused:
+        parse_checkpoint(text_)
+    assert refused.value.field == field
+
+
+def test_the_verify_command_reports_ok_and_exits_zero(runner, history):
+    result = runner.invoke(args=["verify"])
+    assert result.exit_code == 0, result.output
+    assert "Checked 4 chains, 5 transactions, 10 postings" in result.output
+    assert "OK" in result.output
+
+
+def test_the_verify_command_names_the_first_bad_transaction_and_exits_non_zero(app, runner, history):
+    tamper(app, f"UPDATE posting SET amount = amount + 1 WHERE transaction_id = {history[1]} AND amount > 0")
+    result = runner.invoke(args=["verify"])
+    assert result.exit_code == 1
+    assert f"FIRST BAD TRANSACTION: id {history[1]}" in result.output
+
+
+def test_checkpoint_then_verify_against_it_from_the_command_line(app, runner, session, street, history, tmp_path):
+    path = tmp_path / "heads.json"
+    written = runner.invoke(args=["checkpoint", "--output", str(path)])
+    assert written.exit_code == 0 and "4 chains" in written.output
+    assert runner.invoke(args=["verify", "--checkpoint", str(path)]).exit_code == 0
+    tamper(app, *delete_last_link(session, street.community))
+    failed = runner.invoke(args=["verify", "--checkpoint", str(path)])
+    assert failed.exit_code == 1 and "tail was deleted" in failed.output
+
+
+def test_verify_with_a_malformed_checkpoint_file_says_why(runner, tmp_path):
+    path = tmp_path / "broken.json"
+    path.write_text("{", encoding="utf-8")
+    result = runner.invoke(args=["verify", "--checkpoint", str(path)])
+    assert result.exit_code == 1
+    assert "checkpoint: is not JSON" in result.output
