@@ -27,6 +27,7 @@ setup(
         "tzdata>=2024.1",
     ],
     extras_require={
+        "production": ["gunicorn>=22"],
         "test": [
             "pytest>=8.3",
             "hypothesis>=6.100",

@@ -174,11 +174,23 @@ def empty_database_url(request, databases):
 
 
 @pytest.fixture
-def app(database_url):
-    app = create_app(app_config(database_url))
-    yield app
-    with app.app_context():
-        db.engine.dispose()
+def make_app():
+    """Return a callable that creates an app on a given database; its engines close afterwards."""
+    made = []
+
+    def make(database_url: str):
+        made.append(create_app(app_config(database_url)))
+        return made[-1]
+
+    yield make
+    for app in made:
+        with app.app_context():
+            db.engine.dispose()
+
+
+@pytest.fixture
+def app(make_app, database_url):
+    return make_app(database_url)
 
 
 @pytest.fixture
