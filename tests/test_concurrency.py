@@ -1,0 +1,103 @@
+"""Many writers at once: no overdraft, no lost update, no deadlock surfacing as an error.
+
+These run on both databases; PostgreSQL is the one with real parallel writers (row locks),
+SQLite serialises them on the file lock with ``BEGIN IMMEDIATE``.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import Counter
+from typing import Callable
+
+from ledger.db import db, write_transaction
+from ledger.errors import InsufficientBalance
+from ledger.transactions import account_balance
+from ledger.verify import verify_ledger
+from tests.helpers import spend
+
+
+def run_at_once(app, workers: list[Callable[[], str]]) -> Counter:
+    """Start every worker in its own thread and app context at the same moment; count outcomes."""
+    barrier = threading.Barrier(len(workers))
+    outcomes: Counter = Counter()
+    lock = threading.Lock()
+
+    def run(work):
+        with app.app_context():
+            barrier.wait()
+            try:
+                for outcome in work():
+                    with lock:
+                        outcomes[outcome] += 1
+            except Exception as error:  # noqa: BLE001 - the test asserts there are none
+                with lock:
+                    outcomes[f"error: {error!r}"] += 1
+            finally:
+                db.session.remove()
+
+    threads = [threading.Thread(target=run, args=(work,)) for work in workers]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return outcomes
+
+
+def spender(*, actor_id, org_id, account_id, amount, attempts, name):
+    def work():
+        for attempt in range(attempts):
+            key = f"{name}-{attempt}"
+            try:
+                write_transaction(
+                    lambda: spend(db.session, actor_id=actor_id, org_id=org_id, account_id=account_id, amount=amount, key=key)
+                )
+                yield "spent"
+            except InsufficientBalance:
+                yield "refused"
+
+    return work
+
+
+def test_sixteen_spenders_racing_for_one_balance_take_exactly_what_it_allowed(
+    app, session, street, actor_id, volunteer_account, issue_points
+):
+    issue_points(volunteer_account, 100)
+    workers = [
+        spender(actor_id=actor_id, org_id=street.community, account_id=volunteer_account, amount=7, attempts=1, name=f"s{n}")
+        for n in range(16)
+    ]
+    outcomes = run_at_once(app, workers)
+    assert outcomes == Counter(spent=14, refused=2)  # 14 × 7 = 98 of the 100 points
+    assert account_balance(session, volunteer_account).balance == 2
+    assert verify_ledger(session).ok
+
+
+def test_spenders_and_creditors_at_once_never_overdraw_and_the_ledger_verifies(
+    app, session, street, actor_id, volunteer_account, issue_points
+):
+    issue_points(volunteer_account, 50)
+
+    def creditor(name: str, org_id: int):
+        def work():
+            for attempt in range(8):
+                issue_points(volunteer_account, 10, org_id=org_id, key=f"{name}-{attempt}")
+                yield "credited"
+
+        return work
+
+    workers = [
+        spender(actor_id=actor_id, org_id=street.community, account_id=volunteer_account, amount=9, attempts=8, name=f"s{n}")
+        for n in range(16)
+    ]
+    # Credits come from both communities' books, so two chains write to one account at once.
+    workers += [creditor(f"c{n}", street.community if n % 2 else street.other_community) for n in range(4)]
+    outcomes = run_at_once(app, workers)
+
+    assert set(outcomes) <= {"spent", "refused", "credited"}, outcomes
+    assert outcomes["credited"] == 32 and outcomes["spent"] + outcomes["refused"] == 128
+    balance = account_balance(session, volunteer_account)
+    assert balance.balance == 50 + 32 * 10 - 9 * outcomes["spent"] >= 0
+    assert balance.version == 1 + 32 + outcomes["spent"]
+    report = verify_ledger(session)
+    assert report.ok, report.problems
