@@ -34,8 +34,6 @@ from ledger.models import (
 from ledger.orgs import check_name
 
 VOLUNTEER_NUMBER_PATTERN = re.compile(r"[A-Za-z0-9-]{1,32}")
-#: 统一社会信用代码: 18 characters of digits and upper-case letters (I, O, S, V, Z excluded).
-CREDIT_CODE_PATTERN = re.compile(r"[0-9A-HJ-NP-RTUWXY]{2}\d{6}[0-9A-HJ-NP-RTUWXY]{10}")
 
 
 def register_volunteer(
@@ -54,7 +52,9 @@ def register_volunteer(
     _check_date(registered_on, "registered_on")
     if session.execute(select(Volunteer).where(Volunteer.volunteer_number == volunteer_number)).first():
         raise AlreadyExists(f"volunteer number {volunteer_number} is already taken", field="volunteer_number")
-    person = _person(session, org=org, real_name=real_name, id_number=id_number, id_number_key=id_number_key)
+    person = _person(
+        session, org=org, real_name=real_name, id_number=id_number, id_number_key=id_number_key, on=registered_on
+    )
     if person.volunteer is not None:
         raise AlreadyExists(
             f"this person is already volunteer {person.volunteer.volunteer_number}", field="id_number"
@@ -76,7 +76,9 @@ def register_party_member(
 ) -> Participant:
     """Record an in-service party member's report-in to the community they live in."""
     _check_date(reported_on, "reported_on")
-    person = _person(session, org=org, real_name=real_name, id_number=id_number, id_number_key=id_number_key)
+    person = _person(
+        session, org=org, real_name=real_name, id_number=id_number, id_number_key=id_number_key, on=reported_on
+    )
     if person.party_member is not None:
         raise AlreadyExists("this person has already reported in as a party member", field="id_number")
     person.party_member = PartyMember(employer_unit_id=employer.id, reported_on=reported_on)
@@ -123,6 +125,14 @@ def register_co_building_unit(
         select(CoBuildingUnit.participant_id).where(CoBuildingUnit.credit_code == credit_code)
     ).first():
         raise AlreadyExists("a co-building unit with this credit code already reported in", field="credit_code")
+    if session.execute(
+        select(Participant.id).where(
+            Participant.org_id == community.id,
+            Participant.kind == ParticipantKind.UNIT,
+            Participant.display_name == name,
+        )
+    ).first():
+        raise AlreadyExists(f"{name} has already reported in to {community.name}", field="name")
     participant = _new_participant(session, org=community, kind=ParticipantKind.UNIT, display_name=name)
     participant.unit = CoBuildingUnit(unit_kind=unit_kind, credit_code=credit_code, reported_on=reported_on)
     session.flush()
@@ -145,6 +155,9 @@ def create_team(session: Session, *, org: OrgNode, name: str, founded_on: dt.dat
 def join_team(session: Session, *, team: Team, participant: Participant, joined_on: dt.date) -> TeamMember:
     """Add ``participant`` to ``team``."""
     _check_date(joined_on, "joined_on")
+    team_org = session.get(OrgNode, team.org_id)
+    if not participant.org.path.startswith(team_org.path):
+        raise InvalidInput(f"{participant.display_name} does not belong to {team_org.name}", field="participant")
     if session.get(TeamMember, (team.id, participant.id)) is not None:
         raise AlreadyExists(f"{participant.display_name} is already in {team.name}", field="participant")
     member = TeamMember(team_id=team.id, participant_id=participant.id, joined_on=joined_on)
@@ -161,19 +174,30 @@ def person_by_id_number(session: Session, id_number: str, *, id_number_key: str)
     ).scalar_one_or_none()
 
 
-def _person(session: Session, *, org: OrgNode, real_name: str, id_number: str, id_number_key: str) -> Person:
-    """Return the person with this ID number, registering them in ``org`` if new."""
+def _person(
+    session: Session, *, org: OrgNode, real_name: str, id_number: str, id_number_key: str, on: dt.date
+) -> Person:
+    """Return the person with this ID number, registering them in ``org`` if new.
+
+    ``on`` is the day of the registration the person is being found for; nobody registers
+    before they are born.
+    """
     if org.kind not in (OrgKind.COMMUNITY, OrgKind.GRID):
         raise InvalidInput("a resident belongs to a community or a grid", field="org")
     real_name = check_name(real_name, field="real_name", max_length=100)
-    person = person_by_id_number(session, id_number, id_number_key=id_number_key)
+    number = identity.normalise_id_number(id_number)
+    if identity.birth_date(number) > on:
+        raise InvalidInput(f"its birth date is after the registration date {on.isoformat()}", field="id_number")
+    person = person_by_id_number(session, number, id_number_key=id_number_key)
     if person is not None:
         if person.real_name != real_name:
+            raise InvalidInput("this ID number is registered under another name; check both", field="real_name")
+        if person.participant.org_id != org.id:
             raise InvalidInput(
-                "this ID number is registered under another name; check both", field="real_name"
+                f"this person is registered in {person.participant.org.name}; register the new role there",
+                field="org",
             )
         return person
-    number = identity.normalise_id_number(id_number)
     participant = _new_participant(session, org=org, kind=ParticipantKind.PERSON, display_name=real_name)
     person = Person(
         real_name=real_name,
@@ -199,8 +223,4 @@ def _check_date(value: object, field: str) -> None:
 
 
 def _check_credit_code(code: str | None) -> str | None:
-    if code is None:
-        return None
-    if not isinstance(code, str) or not CREDIT_CODE_PATTERN.fullmatch(code.strip().upper()):
-        raise InvalidInput("must be an 18-character unified social credit code", field="credit_code")
-    return code.strip().upper()
+    return None if code is None else identity.normalise_credit_code(code)
