@@ -70,6 +70,22 @@ class TransactionLink:
     postings: Sequence[PostingLink]
 
 
+#: Fields of a link stored under the same name on the transaction row.
+CONTENT_FIELDS = (
+    "org_id",
+    "kind",
+    "business_date",
+    "recorded_at",
+    "recorded_by_id",
+    "idempotency_key",
+    "request_digest",
+    "activity_id",
+    "rule_set_version_id",
+    "breakdown",
+    "memo",
+)
+
+
 def format_utc(moment: dt.datetime) -> str:
     """Return ``moment`` as ``YYYY-MM-DDTHH:MM:SS.ffffffZ``, the one text form of a timestamp."""
     if moment.tzinfo is None:

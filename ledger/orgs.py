@@ -143,7 +143,7 @@ class NodeOverview:
 
 def tree_overview(session: Session) -> list[NodeOverview]:
     """Return every node, parents first, with its subtree's participants and points."""
-    nodes = list(session.execute(select(OrgNode).order_by(OrgNode.path)).scalars())
+    nodes = sorted(session.execute(select(OrgNode)).scalars(), key=lambda node: _path_ids(node.path))
     direct = {
         org_id: (count, points)
         for org_id, count, points in session.execute(

@@ -217,44 +217,33 @@ def _record(
 
     after = _apply_to_balances(session, org, legs, reversing=reverses is not None)
 
-    recorded_at = now or utc_now()
-    postings = [
-        chain.PostingLink(leg.account_id, leg.amount, *after[leg.account_id]) for leg in legs
-    ]
+    content = dict(
+        org_id=org.id,
+        kind=kind,
+        business_date=business_date,
+        recorded_at=now or utc_now(),
+        recorded_by_id=actor.id,
+        idempotency_key=idempotency_key,
+        request_digest=request_digest,
+        activity_id=activity_id,
+        rule_set_version_id=rule_set_version_id,
+        breakdown=breakdown,
+        memo=memo,
+    )
+    postings = [chain.PostingLink(leg.account_id, leg.amount, *after[leg.account_id]) for leg in legs]
     link = chain.TransactionLink(
         chain_id=head.org_id,
         seq=head.seq + 1,
         prev_hash=head.head_hash,
-        org_id=org.id,
-        kind=kind,
-        business_date=business_date,
-        recorded_at=recorded_at,
-        recorded_by_id=actor.id,
-        idempotency_key=idempotency_key,
-        request_digest=request_digest,
-        activity_id=activity_id,
-        rule_set_version_id=rule_set_version_id,
-        breakdown=breakdown,
-        memo=memo,
         reverses=None if reverses is None else (reverses.chain_id, reverses.seq),
         postings=postings,
+        **content,
     )
     transaction = Transaction(
-        org_id=org.id,
         chain_id=link.chain_id,
         seq=link.seq,
-        kind=kind,
-        business_date=business_date,
-        recorded_at=recorded_at,
-        recorded_by_id=actor.id,
-        idempotency_key=idempotency_key,
-        request_digest=request_digest,
-        activity_id=activity_id,
-        rule_set_version_id=rule_set_version_id,
-        breakdown=breakdown,
-        memo=memo,
-        reverses_id=None if reverses is None else reverses.id,
         prev_hash=link.prev_hash,
+        reverses_id=None if reverses is None else reverses.id,
         hash=chain.link_hash(link),
         postings=[
             Posting(
@@ -265,11 +254,12 @@ def _record(
             )
             for p in postings
         ],
+        **content,
     )
     session.add(transaction)
     head.seq = link.seq
     head.head_hash = transaction.hash
-    head.updated_at = recorded_at
+    head.updated_at = transaction.recorded_at
     session.flush()
     return Recorded(transaction, replayed=False)
 

@@ -140,12 +140,17 @@ class Databases:
         return psycopg.connect(POSTGRES_URL, autocommit=True, connect_timeout=5)
 
 
+#: Marker → the backend whose run of a marked test is deselected.
+SINGLE_BACKEND_MARKERS = {"postgresql_only": "sqlite", "sqlite_only": "postgresql"}
+
+
 def pytest_collection_modifyitems(config, items):
-    """Deselect the SQLite run of tests marked ``postgresql_only``."""
+    """Deselect the other backend's run of tests marked ``postgresql_only`` or ``sqlite_only``."""
     deselected = [
         item
         for item in items
-        if item.get_closest_marker("postgresql_only") and "sqlite" in getattr(item, "callspec", None).id.split("-")
+        for marker, other in SINGLE_BACKEND_MARKERS.items()
+        if item.get_closest_marker(marker) and other in item.callspec.id.split("-")
     ]
     if deselected:
         config.hook.pytest_deselected(items=deselected)

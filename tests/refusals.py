@@ -1,0 +1,25 @@
+"""Refusals write nothing: run a write that must be refused and check no table changed."""
+
+from __future__ import annotations
+
+import pytest
+from sqlalchemy import func, select
+
+from ledger.db import db
+from ledger.errors import InvalidInput, LedgerError
+
+
+def row_counts(session) -> dict[str, int]:
+    """Return the number of rows in every table of the model."""
+    return {
+        table.name: session.scalar(select(func.count()).select_from(table)) for table in db.metadata.sorted_tables
+    }
+
+
+def refused(session, write, work, error: type[LedgerError] = InvalidInput) -> LedgerError:
+    """Run ``work`` in a write transaction, expect ``error``, check no row was written, return it."""
+    before = row_counts(session)
+    with pytest.raises(error) as refusal:
+        write(work)
+    assert row_counts(session) == before
+    return refusal.value
