@@ -10,6 +10,8 @@ import threading
 from collections import Counter
 from typing import Callable
 
+from sqlalchemy import func, select
+
 from ledger.db import db, write_transaction
 from ledger.errors import InsufficientBalance
 from ledger.transactions import account_balance
@@ -101,3 +103,15 @@ def test_spenders_and_creditors_at_once_never_overdraw_and_the_ledger_verifies(
     assert balance.version == 1 + 32 + outcomes["spent"]
     report = verify_ledger(session)
     assert report.ok, report.problems
+
+
+def test_many_first_uses_of_one_username_at_once_make_one_user(app, session):
+    from ledger.models import AppUser
+    from ledger.users import ensure_user
+
+    def first_use():
+        yield write_transaction(lambda: ensure_user(db.session, "night-shift", "夜班").id)
+
+    outcomes = run_at_once(app, [first_use] * 8)
+    assert len(outcomes) == 1 and sum(outcomes.values()) == 8, outcomes
+    assert session.scalar(select(func.count()).select_from(AppUser).where(AppUser.username == "night-shift")) == 1
