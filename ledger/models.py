@@ -138,7 +138,18 @@ class Participant(db.Model):
     """Anyone who earns points: a person (volunteer and/or party member) or a co-building unit."""
 
     __tablename__ = "participant"
-    __table_args__ = (CheckConstraint(_in("kind", ParticipantKind), name="kind"),)
+    __table_args__ = (
+        CheckConstraint(_in("kind", ParticipantKind), name="kind"),
+        # A unit reports in to a community once; people may share a name, units may not.
+        Index(
+            "uq_participant_unit_name_per_org",
+            "org_id",
+            "display_name",
+            unique=True,
+            sqlite_where=text("kind = 'unit'"),
+            postgresql_where=text("kind = 'unit'"),
+        ),
+    )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     #: Where the participant belongs: a community or a grid in it.

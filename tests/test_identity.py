@@ -158,3 +158,113 @@ def test_a_mask_never_reveals_the_birth_date(first):
     masked = mask(number)
     assert masked == number[:6] + "*" * 8 + number[14:]
     assert number[6:14] not in masked
+
+
+def test_a_birth_date_before_1900_is_refused_and_1900_itself_is_not():
+    assert birth_date(completed("11010519000101001")) == dt.date(1900, 1, 1)
+    with pytest.raises(InvalidInput) as refusal:
+        birth_date(completed("11010518991231001"))
+    assert refusal.value.field == "id_number"
+    with pytest.raises(InvalidInput):
+        normalise_id_number(completed("11010518991231001"))
+
+
+# Unified social credit codes (统一社会信用代码, GB 32100-2015): 18 characters, MOD 31 check.
+
+from ledger.identity import credit_check_character, normalise_credit_code  # noqa: E402
+
+#: Known-valid codes: an enterprise (91…) and a government organ (11…) registered in region 320102.
+CREDIT_CODES = ("91320102MAJ70P6D0C", "11320102945807305F")
+CREDIT_CHARACTERS = "0123456789ABCDEFGHJKLMNPQRTUWXY"
+FULL_WIDTH_CREDIT = str.maketrans(
+    DIGITS + "ABCDEFGHJKLMNPQRTUWXYabcdefghjklmnpqrtuwxy",
+    FULL_WIDTH_DIGITS + "ＡＢＣＤＥＦＧＨＪＫＬＭＮＰＱＲＴＵＷＸＹａｂｃｄｅｆｇｈｊｋｌｍｎｐｑｒｔｕｗｘｙ",
+)
+
+
+@pytest.mark.parametrize("code", CREDIT_CODES)
+def test_known_credit_codes_end_in_the_check_character_gb_32100_gives(code):
+    assert credit_check_character(code[:17]) == code[17]
+
+
+def test_a_weighted_sum_divisible_by_31_gives_the_check_character_0():
+    assert credit_check_character("0" * 17) == "0"
+    assert normalise_credit_code("0" * 18) == "0" * 18
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        pytest.param(CREDIT_CODES[0], CREDIT_CODES[0], id="already normal"),
+        pytest.param(CREDIT_CODES[1], CREDIT_CODES[1], id="letter check character"),
+        pytest.param(CREDIT_CODES[0].lower(), CREDIT_CODES[0], id="lower case"),
+        pytest.param(CREDIT_CODES[0].translate(FULL_WIDTH_CREDIT), CREDIT_CODES[0], id="full-width"),
+        pytest.param(CREDIT_CODES[0].lower().translate(FULL_WIDTH_CREDIT), CREDIT_CODES[0], id="full-width lower case"),
+        pytest.param(f"\u3000{CREDIT_CODES[1]} \n", CREDIT_CODES[1], id="surrounding spaces"),
+    ],
+)
+def test_valid_credit_codes_are_normalised_to_upper_case_ascii(raw, expected):
+    assert normalise_credit_code(raw) == expected
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        pytest.param(CREDIT_CODES[0][:17] + "D", id="wrong check character"),
+        pytest.param(CREDIT_CODES[1][:17] + "0", id="digit where a letter check character belongs"),
+        *(
+            pytest.param(CREDIT_CODES[0][:8] + letter + CREDIT_CODES[0][9:], id=f"letter {letter}")
+            for letter in "IOSVZ"
+        ),
+        pytest.param(CREDIT_CODES[0][:17] + "Z", id="Z as check character"),
+        pytest.param(CREDIT_CODES[0][:8].lower() + "i" + CREDIT_CODES[0][9:].lower(), id="lower-case i"),
+        pytest.param("91A20102MAJ70P6D0C", id="letter in the region code"),
+        pytest.param(CREDIT_CODES[0][:17], id="17 characters"),
+        pytest.param(CREDIT_CODES[0] + "0", id="19 characters"),
+        pytest.param("", id="empty"),
+        pytest.param("91320102 MAJ70P6D0C", id="inner space"),
+        pytest.param("MAJ70P6D0", id="old 9-character organisation code"),
+        pytest.param(None, id="None"),
+        pytest.param(913201029458073050, id="an integer"),
+    ],
+)
+def test_invalid_credit_codes_are_refused_naming_the_credit_code_field(raw):
+    with pytest.raises(InvalidInput) as refusal:
+        normalise_credit_code(raw)
+    assert refusal.value.field == "credit_code"
+
+
+credit_prefixes = st.builds(
+    lambda registration, region, organisation: registration + region + organisation,
+    st.text(CREDIT_CHARACTERS, min_size=2, max_size=2),
+    st.text(DIGITS, min_size=6, max_size=6),
+    st.text(CREDIT_CHARACTERS, min_size=9, max_size=9),
+)
+
+
+def allowed_credit_characters(position: int) -> str:
+    """The characters GB 32100 allows at ``position``: digits in the region code, else the 31."""
+    return DIGITS if 2 <= position < 8 else CREDIT_CHARACTERS
+
+
+@given(credit_prefixes)
+def test_any_valid_seventeen_characters_completed_by_their_check_character_are_accepted(prefix):
+    code = prefix + credit_check_character(prefix)
+    assert code[17] in CREDIT_CHARACTERS
+    assert normalise_credit_code(code) == code
+    assert normalise_credit_code(code.lower()) == code
+
+
+@given(credit_prefixes, st.data())
+def test_changing_any_single_character_of_a_valid_credit_code_makes_it_invalid(prefix, data):
+    code = prefix + credit_check_character(prefix)
+    position = data.draw(st.integers(0, 17), label="position")
+    replacement = data.draw(
+        st.sampled_from(allowed_credit_characters(position)).filter(lambda c: c != code[position]), label="replacement"
+    )
+    changed = code[:position] + replacement + code[position + 1 :]
+    if position < 17:  # 31 is prime and no weight is 0 mod 31: every single substitution moves the sum
+        assert credit_check_character(changed[:17]) != code[17]
+    with pytest.raises(InvalidInput) as refusal:
+        normalise_credit_code(changed)
+    assert refusal.value.field == "credit_code"
