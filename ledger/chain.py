@@ -68,6 +68,9 @@ class TransactionLink:
     #: ``(chain_id, seq)`` of the reversed transaction: its place in a chain, not a surrogate id.
     reverses: tuple[int, int] | None
     postings: Sequence[PostingLink]
+    #: Verified service minutes recorded, and for whose account.
+    service_minutes: int = 0
+    subject_account_id: int | None = None
 
 
 #: Fields of a link stored under the same name on the transaction row.
@@ -83,6 +86,8 @@ CONTENT_FIELDS = (
     "rule_set_version_id",
     "breakdown",
     "memo",
+    "service_minutes",
+    "subject_account_id",
 )
 
 
@@ -135,8 +140,12 @@ def digest(value: Any) -> str:
 
 
 def link_document(link: TransactionLink) -> dict:
-    """Return the canonical document a transaction's hash is computed over."""
-    return {
+    """Return the canonical document a transaction's hash is computed over.
+
+    Service time joined the ledger after points: a link that records none leaves the key out,
+    so links written before keep their hashes, and absence can only mean none.
+    """
+    document = {
         "v": ENCODING_VERSION,
         "chain": link.chain_id,
         "seq": link.seq,
@@ -163,6 +172,9 @@ def link_document(link: TransactionLink) -> dict:
             for posting in sorted(link.postings, key=lambda posting: posting.account_id)
         ],
     }
+    if link.service_minutes or link.subject_account_id is not None:
+        document["service"] = {"minutes": link.service_minutes, "account": link.subject_account_id}
+    return document
 
 
 def link_hash(link: TransactionLink) -> str:

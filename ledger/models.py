@@ -22,6 +22,7 @@ from enum import StrEnum
 from sqlalchemy import (
     JSON,
     BigInteger,
+    Boolean,
     CheckConstraint,
     Date,
     DateTime,
@@ -122,10 +123,13 @@ class AppUser(db.Model):
     """Someone (or something, like the CLI) that writes to the ledger."""
 
     __tablename__ = "app_user"
+    __table_args__ = (Index("uq_app_user_participant_id", "participant_id", unique=True),)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     username: Mapped[str] = mapped_column(String(64), nullable=False, unique=True)
     display_name: Mapped[str] = mapped_column(String(200), nullable=False)
+    #: The participant this user is, when a volunteer or unit signs in for themselves.
+    participant_id: Mapped[int | None] = mapped_column(ForeignKey("participant.id"), nullable=True)
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, nullable=False, default=utc_now)
 
 
@@ -386,6 +390,10 @@ class Transaction(db.Model):
     request_digest: Mapped[str] = mapped_column(String(64), nullable=False)
     #: The recorded service this transaction scores, when it scores one.
     activity_id: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    #: Verified service minutes this transaction records (negative on a reversal).
+    service_minutes: Mapped[int] = mapped_column(BigInteger, nullable=False, default=0, server_default="0")
+    #: The participant account whose service (minutes, activity count) this transaction records.
+    subject_account_id: Mapped[int | None] = mapped_column(ForeignKey("account.id"), nullable=True)
     #: The rule-set version that produced the amounts, when rules produced them.
     rule_set_version_id: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
     #: How the amounts were arrived at, step by step (JSON; integers and strings only).
@@ -428,12 +436,170 @@ class Posting(db.Model):
     account: Mapped[Account] = relationship()
 
 
+class PeriodKind(StrEnum):
+    DAY = "day"
+    MONTH = "month"
+
+
+class PeriodTotal(db.Model):
+    """A participant account's totals for one day or month (in the org's time zone).
+
+    Changed only by the ledger write path, in the same database transaction as the postings;
+    ``ledger verify`` recomputes every row from the postings. A year is the sum of its months.
+    """
+
+    __tablename__ = "period_total"
+    __table_args__ = (CheckConstraint(_in("period", PeriodKind), name="period"),)
+
+    account_id: Mapped[int] = mapped_column(ForeignKey("account.id"), primary_key=True)
+    period: Mapped[str] = mapped_column(String(8), primary_key=True)
+    #: First day of the period: the day itself, or the first of the month.
+    starts_on: Mapped[dt.date] = mapped_column(Date, primary_key=True)
+    #: Earned, adjusted, carried over and penalised points, net of reversals.
+    points_earned: Mapped[int] = mapped_column(BigInteger, nullable=False, default=0)
+    points_spent: Mapped[int] = mapped_column(BigInteger, nullable=False, default=0)
+    points_expired: Mapped[int] = mapped_column(BigInteger, nullable=False, default=0)
+    service_minutes: Mapped[int] = mapped_column(BigInteger, nullable=False, default=0)
+    activity_count: Mapped[int] = mapped_column(BigInteger, nullable=False, default=0)
+
+
+class RuleSetStatus(StrEnum):
+    DRAFT = "draft"
+    PUBLISHED = "published"
+
+
+class RuleSetVersion(db.Model):
+    """One version of an org's scoring rules. A published version is never changed again."""
+
+    __tablename__ = "rule_set_version"
+    __table_args__ = (
+        UniqueConstraint("org_id", "version"),
+        CheckConstraint(_in("status", RuleSetStatus), name="status"),
+        CheckConstraint("(status = 'published') = (published_at IS NOT NULL)", name="published_has_time"),
+        CheckConstraint("effective_to IS NULL OR effective_to >= effective_from", name="effective_period"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    #: The node the rules apply to, and everything under it that has none of its own.
+    org_id: Mapped[int] = mapped_column(ForeignKey("org_node.id"), nullable=False)
+    #: 1, 2, 3, … per org.
+    version: Mapped[int] = mapped_column(Integer, nullable=False)
+    name: Mapped[str] = mapped_column(String(200), nullable=False)
+    status: Mapped[str] = mapped_column(String(16), nullable=False)
+    #: The validated rule document in its canonical form (see ledger.ruleset_schema).
+    document: Mapped[dict] = mapped_column(JSON, nullable=False)
+    #: SHA-256 of the canonical document: what a breakdown's rule version stands for.
+    digest: Mapped[str] = mapped_column(String(64), nullable=False)
+    effective_from: Mapped[dt.date] = mapped_column(Date, nullable=False)
+    effective_to: Mapped[dt.date | None] = mapped_column(Date, nullable=True)
+    created_by_id: Mapped[int] = mapped_column(ForeignKey("app_user.id"), nullable=False)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, nullable=False)
+    published_by_id: Mapped[int | None] = mapped_column(ForeignKey("app_user.id"), nullable=True)
+    published_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, nullable=True)
+
+    org: Mapped[OrgNode] = relationship()
+
+
+class ActivitySource(StrEnum):
+    #: Recorded by staff for one participant.
+    STAFF = "staff"
+    #: One line of an event's sign-in sheet.
+    EVENT = "event"
+    #: Reported by the participant; counts only once a staff member approves it.
+    SELF_REPORT = "self_report"
+
+
+class ServiceEvent(db.Model):
+    """An event recorded at once from its sign-in sheet: one activity per person who came."""
+
+    __tablename__ = "service_event"
+    __table_args__ = (
+        UniqueConstraint("org_id", "recorded_by_id", "idempotency_key"),
+        CheckConstraint("ended_at > started_at", name="ends_after_start"),
+    )
+
+    id: Mapped[int] = mapped_column(BigIntId, primary_key=True)
+    org_id: Mapped[int] = mapped_column(ForeignKey("org_node.id"), nullable=False)
+    title: Mapped[str] = mapped_column(String(200), nullable=False)
+    activity_type: Mapped[str] = mapped_column(String(40), nullable=False)
+    started_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, nullable=False)
+    ended_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, nullable=False)
+    recorded_by_id: Mapped[int] = mapped_column(ForeignKey("app_user.id"), nullable=False)
+    recorded_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, nullable=False)
+    idempotency_key: Mapped[str] = mapped_column(String(128), nullable=False)
+    request_digest: Mapped[str] = mapped_column(String(64), nullable=False)
+
+
+class Activity(db.Model):
+    """A fact of service: who served, what kind, where, when, for how long, recorded by whom.
+
+    Never changed: a correction is a new activity that names the one it replaces.
+    """
+
+    __tablename__ = "activity"
+    __table_args__ = (
+        UniqueConstraint("org_id", "recorded_by_id", "idempotency_key"),
+        CheckConstraint("ended_at > started_at", name="ends_after_start"),
+        CheckConstraint("travel_minutes >= 0", name="travel_not_negative"),
+        CheckConstraint("quantity IS NULL OR quantity > 0", name="quantity_positive"),
+        CheckConstraint(_in("source", ActivitySource), name="source"),
+        CheckConstraint("(corrects_id IS NULL) = (correction_reason IS NULL)", name="correction_has_reason"),
+        Index("ix_activity_participant_started", "participant_id", "started_at"),
+    )
+
+    id: Mapped[int] = mapped_column(BigIntId, primary_key=True)
+    #: Where the service happened: a community or a grid.
+    org_id: Mapped[int] = mapped_column(ForeignKey("org_node.id"), nullable=False)
+    participant_id: Mapped[int] = mapped_column(ForeignKey("participant.id"), nullable=False)
+    #: A code of the rule set's activity types.
+    activity_type: Mapped[str] = mapped_column(String(40), nullable=False)
+    started_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, nullable=False)
+    ended_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, nullable=False)
+    travel_minutes: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
+    #: Persons sent, yuan donated: for activity types counted per quantity.
+    quantity: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    #: Tags such as "emergency" that rules may multiply on.
+    tags: Mapped[list] = mapped_column(JSON, nullable=False, default=list)
+    description: Mapped[str | None] = mapped_column(String(500), nullable=True)
+    source: Mapped[str] = mapped_column(String(16), nullable=False)
+    event_id: Mapped[int | None] = mapped_column(ForeignKey("service_event.id"), nullable=True, index=True)
+    recorded_by_id: Mapped[int] = mapped_column(ForeignKey("app_user.id"), nullable=False)
+    recorded_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, nullable=False)
+    idempotency_key: Mapped[str] = mapped_column(String(128), nullable=False)
+    request_digest: Mapped[str] = mapped_column(String(64), nullable=False)
+    #: The activity this one replaces, and why.
+    corrects_id: Mapped[int | None] = mapped_column(ForeignKey("activity.id"), nullable=True, unique=True)
+    correction_reason: Mapped[str | None] = mapped_column(String(500), nullable=True)
+
+    participant: Mapped[Participant] = relationship()
+    org: Mapped[OrgNode] = relationship()
+    review: Mapped[ActivityReview | None] = relationship(back_populates="activity")
+
+
+class ActivityReview(db.Model):
+    """A staff member's decision on a self-reported activity; made once, never changed."""
+
+    __tablename__ = "activity_review"
+    __table_args__ = (CheckConstraint("approved OR reason IS NOT NULL", name="rejection_has_reason"),)
+
+    activity_id: Mapped[int] = mapped_column(ForeignKey("activity.id"), primary_key=True)
+    approved: Mapped[bool] = mapped_column(Boolean, nullable=False)
+    reason: Mapped[str | None] = mapped_column(String(500), nullable=True)
+    reviewed_by_id: Mapped[int] = mapped_column(ForeignKey("app_user.id"), nullable=False)
+    reviewed_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, nullable=False)
+
+    activity: Mapped[Activity] = relationship(back_populates="review")
+
+
 #: Tables the database refuses to UPDATE, DELETE or TRUNCATE.
-APPEND_ONLY_TABLES = (Transaction.__tablename__, Posting.__tablename__)
-APPEND_ONLY_MODELS = (Transaction, Posting)
+APPEND_ONLY_MODELS = (Transaction, Posting, Activity, ActivityReview, ServiceEvent)
+APPEND_ONLY_TABLES = tuple(model.__tablename__ for model in APPEND_ONLY_MODELS)
 
 __all__ = [
     "Account",
+    "Activity",
+    "ActivityReview",
+    "ActivitySource",
     "AccountKind",
     "AppUser",
     "ChainHead",
@@ -443,9 +609,14 @@ __all__ = [
     "OrgNode",
     "Participant",
     "ParticipantKind",
+    "PeriodKind",
+    "PeriodTotal",
     "PartyMember",
     "Person",
     "Posting",
+    "RuleSetStatus",
+    "RuleSetVersion",
+    "ServiceEvent",
     "Team",
     "TeamMember",
     "Transaction",

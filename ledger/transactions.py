@@ -29,6 +29,7 @@ from dataclasses import dataclass
 from typing import Any, Iterable, Sequence
 
 from sqlalchemy import case, select, update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 
@@ -47,6 +48,8 @@ from ledger.models import (
     AppUser,
     ChainHead,
     OrgNode,
+    PeriodKind,
+    PeriodTotal,
     Posting,
     Transaction,
     TransactionKindCode,
@@ -54,6 +57,8 @@ from ledger.models import (
 )
 from ledger.points import MAX_BALANCE, Leg, balanced_legs, mirrored
 
+#: Verified service one transaction may record: a full day.
+MAX_SERVICE_MINUTES = 24 * 60
 IDEMPOTENCY_KEY_PATTERN = re.compile(r"[A-Za-z0-9._:/@+=-]{1,128}")
 MAX_MEMO_LENGTH = 500
 
@@ -87,24 +92,37 @@ def record_transaction(
     breakdown: Any = None,
     activity_id: int | None = None,
     rule_set_version_id: int | None = None,
+    service_minutes: int = 0,
+    subject_account_id: int | None = None,
     now: dt.datetime | None = None,
 ) -> Recorded:
-    """Record one balanced transaction in ``org``'s books, or return the one this key recorded."""
+    """Record one balanced transaction in ``org``'s books, or return the one this key recorded.
+
+    ``service_minutes`` and ``subject_account_id`` record verified service time for the
+    participant account whose service it was. A transaction that records service time only
+    (its points capped to nothing) may have no legs at all.
+    """
     if kind == TransactionKindCode.REVERSE:
         raise InvalidInput("use reverse_transaction to reverse a transaction", field="kind")
+    legs = tuple(legs)
+    if type(service_minutes) is not int or not 0 <= service_minutes <= MAX_SERVICE_MINUTES:
+        raise InvalidInput(f"must be whole minutes from 0 to {MAX_SERVICE_MINUTES}", field="service_minutes")
     return _record(
         session,
         actor=actor,
-        org=org,
-        kind=_check_kind(kind),
-        legs=balanced_legs(legs),
-        business_date=business_date,
-        idempotency_key=idempotency_key,
-        memo=memo,
-        breakdown=breakdown,
-        activity_id=activity_id,
-        rule_set_version_id=rule_set_version_id,
-        reverses=None,
+        entry=Entry(
+            org=org,
+            kind=_check_kind(kind),
+            legs=balanced_legs(legs) if legs or not service_minutes else (),
+            business_date=business_date,
+            idempotency_key=idempotency_key,
+            memo=memo,
+            breakdown=breakdown,
+            activity_id=activity_id,
+            rule_set_version_id=rule_set_version_id,
+            service_minutes=service_minutes,
+            subject_account_id=subject_account_id,
+        ),
         now=now,
     )
 
@@ -138,64 +156,87 @@ def reverse_transaction(
     return _record(
         session,
         actor=actor,
-        org=original.org,
-        kind=TransactionKindCode.REVERSE,
-        legs=mirrored(Leg(p.account_id, p.amount) for p in original.postings),
-        business_date=original.business_date,
-        idempotency_key=idempotency_key,
-        memo=reason.strip(),
-        breakdown=None,
-        activity_id=original.activity_id,
-        rule_set_version_id=None,
-        reverses=original,
+        entry=Entry(
+            org=original.org,
+            kind=TransactionKindCode.REVERSE,
+            legs=mirrored(Leg(p.account_id, p.amount) for p in original.postings) if original.postings else (),
+            business_date=original.business_date,
+            idempotency_key=idempotency_key,
+            memo=reason.strip(),
+            breakdown=None,
+            activity_id=original.activity_id,
+            rule_set_version_id=None,
+            service_minutes=-original.service_minutes,
+            subject_account_id=original.subject_account_id,
+            reverses=original,
+        ),
         now=now,
     )
 
 
-def _record(
-    session: Session,
-    *,
-    actor: AppUser,
-    org: OrgNode,
-    kind: str,
-    legs: tuple[Leg, ...],
-    business_date: dt.date,
-    idempotency_key: str,
-    memo: str | None,
-    breakdown: Any,
-    activity_id: int | None,
-    rule_set_version_id: int | None,
-    reverses: Transaction | None,
-    now: dt.datetime | None,
-) -> Recorded:
-    _check_idempotency_key(idempotency_key)
-    _check_inputs(business_date, memo, breakdown, activity_id, rule_set_version_id)
-    request_digest = chain.digest(
-        {
-            "org": org.id,
-            "kind": kind,
-            "business_date": business_date.isoformat(),
-            "legs": [[leg.account_id, leg.amount] for leg in legs],
-            "memo": memo,
-            "breakdown": breakdown,
-            "activity": activity_id,
-            "rule_set_version": rule_set_version_id,
-            "reverses": reverses.id if reverses is not None else None,
-        }
-    )
+@dataclass(frozen=True)
+class Entry:
+    """What a transaction will say, checked and ready to write."""
 
-    head = session.execute(
+    org: OrgNode
+    kind: str
+    legs: tuple[Leg, ...]
+    business_date: dt.date
+    idempotency_key: str
+    memo: str | None
+    breakdown: Any
+    activity_id: int | None
+    rule_set_version_id: int | None
+    service_minutes: int
+    subject_account_id: int | None
+    reverses: Transaction | None = None
+
+    def request_digest(self) -> str:
+        """Return the digest of what the caller asked for, to tell a retry from a new request."""
+        return chain.digest(
+            {
+                "org": self.org.id,
+                "kind": self.kind,
+                "business_date": self.business_date.isoformat(),
+                "legs": [[leg.account_id, leg.amount] for leg in self.legs],
+                "memo": self.memo,
+                "breakdown": self.breakdown,
+                "activity": self.activity_id,
+                "rule_set_version": self.rule_set_version_id,
+                "service_minutes": self.service_minutes,
+                "subject_account": self.subject_account_id,
+                "reverses": self.reverses.id if self.reverses is not None else None,
+            }
+        )
+
+
+def lock_chain(session: Session, org: OrgNode) -> ChainHead:
+    """Lock and return the head of ``org``'s chain: every writer of the community queues here.
+
+    Callers that read before they write (cap windows, stock) take this lock first, so that
+    what they read cannot change before their write commits.
+    """
+    return session.execute(
         select(ChainHead)
         .where(ChainHead.org_id == org.chain_id)
         .with_for_update()
         .execution_options(populate_existing=True)
     ).scalar_one()
 
+
+def _record(session: Session, *, actor: AppUser, entry: Entry, now: dt.datetime | None) -> Recorded:
+    _check_idempotency_key(entry.idempotency_key)
+    _check_inputs(entry.business_date, entry.memo, entry.breakdown, entry.activity_id, entry.rule_set_version_id)
+    if (entry.service_minutes or entry.activity_id) and entry.subject_account_id is None:
+        raise InvalidInput("service time and activities are recorded for a participant account", field="subject_account_id")
+    request_digest = entry.request_digest()
+    head = lock_chain(session, entry.org)
+
     earlier = session.execute(
         select(Transaction).where(
-            Transaction.org_id == org.id,
+            Transaction.org_id == entry.org.id,
             Transaction.recorded_by_id == actor.id,
-            Transaction.idempotency_key == idempotency_key,
+            Transaction.idempotency_key == entry.idempotency_key,
         )
     ).scalar_one_or_none()
     if earlier is not None:
@@ -205,6 +246,7 @@ def _record(
             )
         return Recorded(earlier, replayed=True)
 
+    reverses = entry.reverses
     if reverses is not None:
         already = session.execute(
             select(Transaction.id).where(Transaction.reverses_id == reverses.id)
@@ -215,22 +257,28 @@ def _record(
                 field="transaction_id",
             )
 
-    after = _apply_to_balances(session, org, legs, reversing=reverses is not None)
+    touched = _apply_to_balances(session, entry)
+    _add_to_period_totals(session, entry, touched)
 
     content = dict(
-        org_id=org.id,
-        kind=kind,
-        business_date=business_date,
+        org_id=entry.org.id,
+        kind=entry.kind,
+        business_date=entry.business_date,
         recorded_at=now or utc_now(),
         recorded_by_id=actor.id,
-        idempotency_key=idempotency_key,
+        idempotency_key=entry.idempotency_key,
         request_digest=request_digest,
-        activity_id=activity_id,
-        rule_set_version_id=rule_set_version_id,
-        breakdown=breakdown,
-        memo=memo,
+        activity_id=entry.activity_id,
+        rule_set_version_id=entry.rule_set_version_id,
+        breakdown=entry.breakdown,
+        memo=entry.memo,
+        service_minutes=entry.service_minutes,
+        subject_account_id=entry.subject_account_id,
     )
-    postings = [chain.PostingLink(leg.account_id, leg.amount, *after[leg.account_id]) for leg in legs]
+    postings = [
+        chain.PostingLink(leg.account_id, leg.amount, touched[leg.account_id].balance, touched[leg.account_id].version)
+        for leg in entry.legs
+    ]
     link = chain.TransactionLink(
         chain_id=head.org_id,
         seq=head.seq + 1,
@@ -264,33 +312,38 @@ def _record(
     return Recorded(transaction, replayed=False)
 
 
-def _apply_to_balances(
-    session: Session, org: OrgNode, legs: Sequence[Leg], *, reversing: bool
-) -> dict[int, tuple[int, int]]:
-    """Add each leg to its account; return ``{account_id: (balance_after, version)}``."""
-    ids = [leg.account_id for leg in legs]  # ascending: balanced_legs sorts them
-    accounts = {
+def lock_accounts(session: Session, account_ids: Iterable[int]) -> dict[int, Account]:
+    """Lock accounts in ascending id order (so writers never deadlock) and return them fresh."""
+    return {
         account.id: account
         for account in session.execute(
             select(Account)
-            .where(Account.id.in_(ids))
+            .where(Account.id.in_(sorted(set(account_ids))))
             .order_by(Account.id)
             .with_for_update()
             .execution_options(populate_existing=True)
         ).scalars()
     }
+
+
+def _apply_to_balances(session: Session, entry: Entry) -> dict[int, Account]:
+    """Add each leg to its account; return every account the entry touches, locked and current."""
+    legs, subject = entry.legs, entry.subject_account_id
+    accounts = lock_accounts(session, [leg.account_id for leg in legs] + ([subject] if subject is not None else []))
+    if subject is not None and getattr(accounts.get(subject), "kind", None) != AccountKind.PARTICIPANT:
+        raise InvalidInput("must be a participant account", field="subject_account_id")
     for index, leg in enumerate(legs):
         account = accounts.get(leg.account_id)
         field = f"legs[{index}].account_id"
         if account is None:
             raise NotFound(f"account {leg.account_id} does not exist", field=field)
-        if account.kind != AccountKind.PARTICIPANT and account.org_id != org.id:
+        if account.kind != AccountKind.PARTICIPANT and account.org_id != entry.org.id:
             raise InvalidInput(
                 f"system account {account.id} belongs to another org; a transaction uses its own org's",
                 field=field,
             )
         if account.kind == AccountKind.PARTICIPANT and account.balance + leg.amount < 0:
-            what = "reversing this transaction" if reversing else "this transaction"
+            what = "reversing this transaction" if entry.reverses is not None else "this transaction"
             raise InsufficientBalance(
                 f"{what} needs {-leg.amount} points from account {account.id}, "
                 f"which has {account.balance}",
@@ -301,11 +354,13 @@ def _apply_to_balances(
             )
         if abs(account.balance + leg.amount) > MAX_BALANCE:
             raise InvalidInput(f"account {account.id} would pass the largest balance, {MAX_BALANCE}", field=field)
+    if not legs:
+        return accounts
 
     delta = case({leg.account_id: leg.amount for leg in legs}, value=Account.id)
     rows = session.execute(
         update(Account)
-        .where(Account.id.in_(ids))
+        .where(Account.id.in_([leg.account_id for leg in legs]))
         .values(balance=Account.balance + delta, version=Account.version + 1)
         .returning(Account.id, Account.balance, Account.version)
         .execution_options(synchronize_session=False)
@@ -313,7 +368,79 @@ def _apply_to_balances(
     for account_id, balance, version in rows:
         set_committed_value(accounts[account_id], "balance", balance)
         set_committed_value(accounts[account_id], "version", version)
-    return {account_id: (balance, version) for account_id, balance, version in rows}
+    return accounts
+
+
+#: The period-total column a kind's participant postings count in, and the sign they count with.
+PERIOD_COLUMNS = {
+    TransactionKindCode.OPENING_BALANCE: ("points_earned", 1),
+    TransactionKindCode.EARN: ("points_earned", 1),
+    TransactionKindCode.ADJUST: ("points_earned", 1),
+    TransactionKindCode.PENALTY: ("points_earned", 1),
+    TransactionKindCode.REDEEM: ("points_spent", -1),
+    TransactionKindCode.EXPIRE: ("points_expired", -1),
+}
+PERIOD_TOTAL_COLUMNS = ("points_earned", "points_spent", "points_expired", "service_minutes", "activity_count")
+
+
+def period_effects(
+    *,
+    counted_kind: str,
+    participant_postings: Iterable[tuple[int, int]],
+    subject_account_id: int | None,
+    service_minutes: int,
+    activity_count: int,
+) -> dict[int, dict[str, int]]:
+    """Return how one transaction changes each participant account's period totals.
+
+    ``counted_kind`` is the kind whose column the points count in: for a reversal, the kind
+    of the transaction it reverses, so that undoing a spend lowers what was spent.
+    """
+    effects: dict[int, dict[str, int]] = {}
+    column, sign = PERIOD_COLUMNS[counted_kind]
+    for account_id, amount in participant_postings:
+        effects.setdefault(account_id, dict.fromkeys(PERIOD_TOTAL_COLUMNS, 0))[column] += sign * amount
+    if subject_account_id is not None and (service_minutes or activity_count):
+        totals = effects.setdefault(subject_account_id, dict.fromkeys(PERIOD_TOTAL_COLUMNS, 0))
+        totals["service_minutes"] += service_minutes
+        totals["activity_count"] += activity_count
+    return effects
+
+
+def period_starts(business_date: dt.date) -> tuple[tuple[str, dt.date], ...]:
+    """Return the (period, first day) pairs a business date counts in."""
+    return ((PeriodKind.DAY, business_date), (PeriodKind.MONTH, business_date.replace(day=1)))
+
+
+def _add_to_period_totals(session: Session, entry: Entry, accounts: dict[int, Account]) -> None:
+    reversed_kind = entry.reverses.kind if entry.reverses is not None else None
+    activity_count = 0
+    if entry.activity_id is not None:
+        activity_count = -1 if entry.reverses is not None else 1
+    effects = period_effects(
+        counted_kind=reversed_kind or entry.kind,
+        participant_postings=[
+            (leg.account_id, leg.amount) for leg in entry.legs if accounts[leg.account_id].kind == AccountKind.PARTICIPANT
+        ],
+        subject_account_id=entry.subject_account_id,
+        service_minutes=entry.service_minutes,
+        activity_count=activity_count,
+    )
+    if not effects:
+        return
+    rows = [
+        {"account_id": account_id, "period": period, "starts_on": starts_on, **changes}
+        for account_id, changes in sorted(effects.items())
+        for period, starts_on in period_starts(entry.business_date)
+    ]
+    insert = postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
+    statement = insert(PeriodTotal).values(rows)
+    session.execute(
+        statement.on_conflict_do_update(
+            index_elements=[PeriodTotal.account_id, PeriodTotal.period, PeriodTotal.starts_on],
+            set_={name: getattr(PeriodTotal, name) + statement.excluded[name] for name in PERIOD_TOTAL_COLUMNS},
+        )
+    )
 
 
 def _check_kind(kind: str) -> str:

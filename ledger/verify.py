@@ -11,6 +11,8 @@ rather than stopping at the first:
 * accounts: versions 1, 2, 3, … without gaps; each posting's balance-after is the running
   sum; no participant account ever below zero; the cached balance and version equal the
   postings'; all balances together sum to zero;
+* period totals: every participant's day and month totals of points earned, spent and
+  expired, service minutes and activities equal what the transactions add up to;
 * against a checkpoint file (kept outside the database): every recorded head is still in
   its chain with the same hash, so a deleted or rewritten tail is found even if whoever did
   it also moved the chain head.
@@ -29,7 +31,8 @@ from sqlalchemy.orm import Session, aliased
 
 from ledger import chain
 from ledger.errors import InvalidInput
-from ledger.models import Account, AccountKind, ChainHead, OrgNode, Posting, Transaction
+from ledger.models import Account, AccountKind, ChainHead, OrgNode, PeriodTotal, Posting, Transaction
+from ledger.transactions import PERIOD_TOTAL_COLUMNS, period_effects, period_starts
 
 CHECKPOINT_FORMAT = "volunteer-points-ledger/checkpoint/1"
 #: Rows fetched per round trip while streaming.
@@ -83,8 +86,10 @@ def verify_ledger(session: Session, *, checkpoint: dict | None = None) -> Verify
         for head in session.execute(select(ChainHead).execution_options(populate_existing=True)).scalars()
     }
     report.chains = len(heads)
-    _verify_chains(session, heads, report)
+    expected_totals: dict[tuple[int, str, dt.date], dict[str, int]] = {}
+    _verify_chains(session, heads, report, expected_totals)
     _verify_accounts(session, report)
+    _verify_period_totals(session, expected_totals, report)
     if checkpoint is not None:
         _verify_against_checkpoint(session, checkpoint, report)
     return report
@@ -94,7 +99,16 @@ def _stream(session: Session, query) -> Iterator[Any]:
     return iter(session.execute(query.execution_options(yield_per=STREAM_BATCH)))
 
 
-def _verify_chains(session: Session, heads: dict[int, ChainHead], report: VerifyReport) -> None:
+def _verify_chains(
+    session: Session,
+    heads: dict[int, ChainHead],
+    report: VerifyReport,
+    expected_totals: dict[tuple[int, str, dt.date], dict[str, int]],
+) -> None:
+    """Check every chain link by link, collecting the period totals the links add up to."""
+    participant_accounts = set(
+        session.execute(select(Account.id).where(Account.kind == AccountKind.PARTICIPANT)).scalars()
+    )
     tx = Transaction.__table__.c
     reversed_tx = aliased(Transaction)
     query = (
@@ -142,8 +156,10 @@ def _verify_chains(session: Session, heads: dict[int, ChainHead], report: Verify
         ]
         report.postings += len(postings)
         total = sum(p.amount for p in postings)
-        if len(postings) < 2 or total != 0:
+        records_service_only = not postings and row.service_minutes != 0
+        if not records_service_only and (len(postings) < 2 or total != 0):
             report.add(Problem("zero_sum", f"{len(postings)} postings sum to {total}", **where))
+        _add_period_effects(expected_totals, row, postings, participant_accounts)
 
         if row.reverses_id is not None and (row.reversed_chain is None or row.reversed_kind == "reverse"):
             report.add(Problem("reversal", "reverses a missing transaction or a reversal", **where))
@@ -176,6 +192,49 @@ def _verify_chains(session: Session, heads: dict[int, ChainHead], report: Verify
             )
     for chain_id in last_link.keys() - heads.keys():
         report.add(Problem("chain_head", "transactions on a chain that has no head", chain_id=chain_id))
+
+
+def _add_period_effects(expected, row, postings, participant_accounts) -> None:
+    if row.reverses_id is not None and row.reversed_kind is None:
+        return  # a reversal of nothing: reported above, and it counts in no period
+    activity_count = 0 if row.activity_id is None else (-1 if row.reverses_id is not None else 1)
+    effects = period_effects(
+        counted_kind=row.reversed_kind or row.kind,
+        participant_postings=[(p.account_id, p.amount) for p in postings if p.account_id in participant_accounts],
+        subject_account_id=row.subject_account_id,
+        service_minutes=row.service_minutes,
+        activity_count=activity_count,
+    )
+    for account_id, changes in effects.items():
+        for period, starts_on in period_starts(row.business_date):
+            totals = expected.setdefault((account_id, period, starts_on), dict.fromkeys(PERIOD_TOTAL_COLUMNS, 0))
+            for name, change in changes.items():
+                totals[name] += change
+
+
+def _verify_period_totals(
+    session: Session, expected: dict[tuple[int, str, dt.date], dict[str, int]], report: VerifyReport
+) -> None:
+    """Check every stored day and month total against what the postings add up to."""
+    zero = dict.fromkeys(PERIOD_TOTAL_COLUMNS, 0)
+    columns = [getattr(PeriodTotal, name) for name in PERIOD_TOTAL_COLUMNS]
+    stored_keys = set()
+    query = select(PeriodTotal.account_id, PeriodTotal.period, PeriodTotal.starts_on, *columns)
+    for account_id, period, starts_on, *values in _stream(session, query):
+        key = (account_id, period, starts_on)
+        stored_keys.add(key)
+        stored = dict(zip(PERIOD_TOTAL_COLUMNS, values))
+        if stored != expected.get(key, zero):
+            report.add(_period_problem(key, stored, expected.get(key, zero)))
+    for key in expected.keys() - stored_keys:
+        if expected[key] != zero:
+            report.add(_period_problem(key, zero, expected[key]))
+
+
+def _period_problem(key, stored: dict[str, int], expected: dict[str, int]) -> Problem:
+    account_id, period, starts_on = key
+    differences = ", ".join(f"{name} {stored[name]} (postings say {expected[name]})" for name in stored if stored[name] != expected[name])
+    return Problem("period_total", f"{period} from {starts_on.isoformat()}: {differences}", account_id=account_id)
 
 
 def _verify_accounts(session: Session, report: VerifyReport) -> None:

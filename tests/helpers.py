@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import datetime as dt
+from contextlib import contextmanager
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 
 from ledger.models import AccountKind, AppUser, ChainHead, OrgNode, Posting, Transaction
 from ledger.points import transfer
@@ -39,3 +40,33 @@ def ledger_counts(session) -> tuple[int, int, int]:
         session.scalar(select(func.count()).select_from(Posting)),
         session.scalar(select(func.sum(ChainHead.seq))),
     )
+
+
+@contextmanager
+def triggers_dropped(connection, tables):
+    """Drop every trigger of the application on ``tables``, and put each back afterwards.
+
+    What an intruder with the database owner's password could do to edit rows unseen.
+    """
+    if connection.dialect.name == "sqlite":
+        found = connection.execute(
+            text(f"SELECT name, sql FROM sqlite_master WHERE type = 'trigger' AND tbl_name IN ({_quoted(tables)})")
+        ).all()
+        drops = [f"DROP TRIGGER {name}" for name, _ in found]
+    else:
+        found = connection.execute(
+            text(
+                "SELECT t.tgname, pg_get_triggerdef(t.oid), c.relname FROM pg_trigger t "
+                f"JOIN pg_class c ON c.oid = t.tgrelid WHERE NOT t.tgisinternal AND c.relname IN ({_quoted(tables)})"
+            )
+        ).all()
+        drops = [f"DROP TRIGGER {name} ON {table}" for name, _, table in found]
+    for statement in drops:
+        connection.exec_driver_sql(statement)
+    yield
+    for row in found:
+        connection.exec_driver_sql(row[1])
+
+
+def _quoted(names) -> str:
+    return ", ".join(f"'{name}'" for name in names)

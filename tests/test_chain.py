@@ -174,6 +174,8 @@ FIELD_CHANGES = [
     ("reverses", (1, 6)),
     ("postings", POSTINGS[:1]),
     ("postings", POSTINGS + (PostingLink(12, 0, 0, 1),)),
+    ("service_minutes", 90),
+    ("subject_account_id", 11),
 ]
 
 
@@ -292,3 +294,11 @@ def test_format_utc_keeps_the_instant_whatever_the_zone(moment, offset):
     text = format_utc(aware)
     assert text.endswith("Z")
     assert dt.datetime.strptime(text, "%Y-%m-%dT%H:%M:%S.%f%z") == aware
+
+
+def test_a_link_without_service_time_hashes_as_it_did_before_service_time_was_recorded():
+    assert "service" not in link_document(LINK)
+    assert link_document(dataclasses.replace(LINK, service_minutes=90, subject_account_id=11))["service"] == {
+        "minutes": 90,
+        "account": 11,
+    }

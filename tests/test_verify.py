@@ -8,21 +8,19 @@ import pytest
 from sqlalchemy import select, text
 
 from ledger.db import db
-from ledger.guards import create_guards, drop_guards
-from ledger.models import Posting, Transaction, utc_now
+from ledger.models import APPEND_ONLY_TABLES, Posting, Transaction, utc_now
+from ledger.transactions import period_effects, period_starts
 from ledger.verify import parse_checkpoint, take_checkpoint, verify_ledger
 from ledger.errors import InvalidInput
-from tests.helpers import reverse, spend
+from tests.helpers import reverse, spend, triggers_dropped
 
 
 def tamper(app, *statements: str) -> None:
     """Drop the ledger's triggers, run raw SQL, and put the triggers back, as an intruder might."""
     db.session.rollback()  # release the test's own read locks, which DROP TRIGGER would wait for
-    with app.app_context(), db.engine.begin() as connection:
-        drop_guards(connection)
+    with app.app_context(), db.engine.begin() as connection, triggers_dropped(connection, APPEND_ONLY_TABLES):
         for statement in statements:
             connection.execute(text(statement))
-        create_guards(connection)
 
 
 @pytest.fixture
@@ -62,12 +60,15 @@ def test_an_amount_edited_by_raw_sql_is_found_and_its_transaction_named(app, ses
 def test_a_consistent_forgery_of_amounts_and_balances_is_still_caught_by_the_hash(app, session, history):
     edited = history[0]
     postings = session.execute(select(Posting.account_id, Posting.amount).where(Posting.transaction_id == edited)).all()
-    # Double both legs and every balance that follows them, so zero-sum and balances agree again.
+    # Double both legs and every balance and total that follows them, so all but the hash agree again.
     statements = [f"UPDATE posting SET amount = amount * 2 WHERE transaction_id = {edited}"]
     for account_id, amount in postings:
         statements += [
             f"UPDATE posting SET balance_after = balance_after + {amount} WHERE account_id = {account_id}",
             f"UPDATE account SET balance = balance + {amount} WHERE id = {account_id}",
+            # The day and the month of the edited transaction both start on 1 November.
+            f"UPDATE period_total SET points_earned = points_earned + {amount} "
+            f"WHERE account_id = {account_id} AND starts_on = '2026-11-01'",
         ]
     tamper(app, *statements)
     report = verify_ledger(session)
@@ -82,6 +83,14 @@ def test_an_edited_memo_is_found(app, session, history):
     assert [(p.check, p.transaction_id) for p in report.problems] == [("hash", history[4])]
 
 
+def test_an_edited_period_total_is_found(app, session, history):
+    account_id = session.scalar(select(Posting.account_id).where(Posting.transaction_id == history[0], Posting.amount > 0))
+    tamper(app, f"UPDATE period_total SET points_spent = points_spent + 7 WHERE account_id = {account_id} AND period = 'month'")
+    [problem] = verify_ledger(session).problems
+    assert (problem.check, problem.account_id) == ("period_total", account_id)
+    assert "points_spent 22 (postings say 15)" in problem.message
+
+
 def test_an_edited_cached_balance_is_found(app, session, history):
     account_id = session.scalar(select(Posting.account_id).where(Posting.transaction_id == history[0], Posting.amount > 0))
     tamper(app, f"UPDATE account SET balance = balance + 100 WHERE id = {account_id}")
@@ -91,13 +100,26 @@ def test_an_edited_cached_balance_is_found(app, session, history):
 
 
 def delete_last_link(session, chain_id: int) -> list[str]:
-    """Return the SQL that removes a chain's last link and covers its tracks."""
+    """Return the SQL that removes a chain's last link and covers its tracks everywhere else."""
     last = session.scalar(select(Transaction).where(Transaction.chain_id == chain_id).order_by(Transaction.seq.desc()).limit(1))
-    statements = []
-    for posting in last.postings:
-        statements.append(
-            f"UPDATE account SET balance = balance - {posting.amount}, version = version - 1 WHERE id = {posting.account_id}"
-        )
+    statements = [
+        f"UPDATE account SET balance = balance - {posting.amount}, version = version - 1 WHERE id = {posting.account_id}"
+        for posting in last.postings
+    ]
+    effects = period_effects(
+        counted_kind=last.reverses.kind if last.reverses else last.kind,
+        participant_postings=[(p.account_id, p.amount) for p in last.postings if p.account.kind == "participant"],
+        subject_account_id=last.subject_account_id,
+        service_minutes=last.service_minutes,
+        activity_count=0,
+    )
+    for account_id, changes in effects.items():
+        undo = ", ".join(f"{name} = {name} - {change}" for name, change in changes.items())
+        for period, starts_on in period_starts(last.business_date):
+            statements.append(
+                f"UPDATE period_total SET {undo} WHERE account_id = {account_id} "
+                f"AND period = '{period}' AND starts_on = '{starts_on.isoformat()}'"
+            )
     statements += [
         f"DELETE FROM posting WHERE transaction_id = {last.id}",
         f"DELETE FROM ledger_transaction WHERE id = {last.id}",

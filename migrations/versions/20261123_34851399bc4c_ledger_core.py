@@ -8,8 +8,6 @@ Create Date: 2026-11-23 05:44:02.227821
 import sqlalchemy as sa
 from alembic import op
 
-from ledger.guards import create_guards, drop_guards
-
 #: The transaction kinds of this revision; later revisions add rows, never rename them.
 TRANSACTION_KINDS = [
     ("opening_balance", "Balance carried over from a paper points passbook"),
@@ -20,6 +18,160 @@ TRANSACTION_KINDS = [
     ("penalty", "Points deducted under the rule set's penalties"),
     ("reverse", "Reversal of an earlier transaction"),
 ]
+
+
+# The database's own guards of this revision, frozen here as they were created: later
+# revisions replace them with statements of their own, never by editing these.
+POSTGRESQL_GUARDS = [
+    """
+    CREATE FUNCTION ledger_refuse_change() RETURNS trigger LANGUAGE plpgsql AS $$
+    BEGIN
+        RAISE EXCEPTION 'append-only: % on % is refused; correct with a reversal', TG_OP, TG_TABLE_NAME
+            USING ERRCODE = 'restrict_violation';
+    END $$
+    """,
+    """
+    CREATE FUNCTION ledger_check_balanced() RETURNS trigger LANGUAGE plpgsql AS $$
+    DECLARE
+        tx_id bigint;
+        total numeric;
+        legs bigint;
+    BEGIN
+        IF TG_TABLE_NAME = 'posting' THEN
+            tx_id := NEW.transaction_id;
+        ELSE
+            tx_id := NEW.id;
+        END IF;
+        SELECT coalesce(sum(amount), 0), count(*) INTO total, legs
+          FROM posting WHERE transaction_id = tx_id;
+        IF legs < 2 OR total <> 0 THEN
+            RAISE EXCEPTION 'ledger transaction % is unbalanced: % postings summing to %', tx_id, legs, total
+                USING ERRCODE = 'check_violation';
+        END IF;
+        RETURN NULL;
+    END $$
+    """,
+    """
+    CREATE FUNCTION ledger_check_transaction_insert() RETURNS trigger LANGUAGE plpgsql AS $$
+    DECLARE
+        expected text;
+        original_kind text;
+    BEGIN
+        IF NEW.seq = 1 THEN
+            expected := '0000000000000000000000000000000000000000000000000000000000000000';
+        ELSE
+            SELECT hash INTO expected FROM ledger_transaction
+             WHERE chain_id = NEW.chain_id AND seq = NEW.seq - 1;
+        END IF;
+        IF expected IS DISTINCT FROM NEW.prev_hash THEN
+            RAISE EXCEPTION 'ledger transaction must link to link % of chain %', NEW.seq - 1, NEW.chain_id
+                USING ERRCODE = 'check_violation';
+        END IF;
+        IF NEW.reverses_id IS NOT NULL THEN
+            SELECT kind INTO original_kind FROM ledger_transaction WHERE id = NEW.reverses_id;
+            IF original_kind = 'reverse' THEN
+                RAISE EXCEPTION 'a reversal cannot itself be reversed'
+                    USING ERRCODE = 'check_violation';
+            END IF;
+        END IF;
+        RETURN NEW;
+    END $$
+    """,
+    """
+    CREATE TRIGGER ledger_transaction_insert_rules BEFORE INSERT ON ledger_transaction
+        FOR EACH ROW EXECUTE FUNCTION ledger_check_transaction_insert()
+    """,
+    """
+    CREATE CONSTRAINT TRIGGER ledger_transaction_balanced AFTER INSERT ON ledger_transaction
+        DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION ledger_check_balanced()
+    """,
+    """
+    CREATE CONSTRAINT TRIGGER posting_balanced AFTER INSERT ON posting
+        DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION ledger_check_balanced()
+    """,
+    """
+    CREATE TRIGGER ledger_transaction_append_only BEFORE UPDATE OR DELETE ON ledger_transaction
+        FOR EACH ROW EXECUTE FUNCTION ledger_refuse_change()
+    """,
+    """
+    CREATE TRIGGER ledger_transaction_no_truncate BEFORE TRUNCATE ON ledger_transaction
+        FOR EACH STATEMENT EXECUTE FUNCTION ledger_refuse_change()
+    """,
+    """
+    CREATE TRIGGER posting_append_only BEFORE UPDATE OR DELETE ON posting
+        FOR EACH ROW EXECUTE FUNCTION ledger_refuse_change()
+    """,
+    """
+    CREATE TRIGGER posting_no_truncate BEFORE TRUNCATE ON posting
+        FOR EACH STATEMENT EXECUTE FUNCTION ledger_refuse_change()
+    """,
+]
+POSTGRESQL_GUARDS_DROP = [
+    "DROP TRIGGER IF EXISTS ledger_transaction_no_truncate ON ledger_transaction",
+    "DROP TRIGGER IF EXISTS ledger_transaction_append_only ON ledger_transaction",
+    "DROP TRIGGER IF EXISTS posting_no_truncate ON posting",
+    "DROP TRIGGER IF EXISTS posting_append_only ON posting",
+    "DROP TRIGGER IF EXISTS posting_balanced ON posting",
+    "DROP TRIGGER IF EXISTS ledger_transaction_balanced ON ledger_transaction",
+    "DROP TRIGGER IF EXISTS ledger_transaction_insert_rules ON ledger_transaction",
+    "DROP FUNCTION IF EXISTS ledger_check_transaction_insert()",
+    "DROP FUNCTION IF EXISTS ledger_check_balanced()",
+    "DROP FUNCTION IF EXISTS ledger_refuse_change()",
+]
+SQLITE_GUARDS = [
+    """
+    CREATE TRIGGER ledger_transaction_insert_rules BEFORE INSERT ON ledger_transaction
+    BEGIN
+        SELECT RAISE(ABORT, 'ledger transaction must link to the previous link of its chain')
+         WHERE NEW.prev_hash IS NOT (
+            CASE WHEN NEW.seq = 1 THEN '0000000000000000000000000000000000000000000000000000000000000000'
+                 ELSE (SELECT hash FROM ledger_transaction
+                        WHERE chain_id = NEW.chain_id AND seq = NEW.seq - 1)
+            END);
+        SELECT RAISE(ABORT, 'a reversal cannot itself be reversed')
+         WHERE NEW.reverses_id IS NOT NULL
+           AND (SELECT kind FROM ledger_transaction WHERE id = NEW.reverses_id) = 'reverse';
+    END
+    """,
+    """
+    CREATE TRIGGER ledger_transaction_append_only_update BEFORE UPDATE ON ledger_transaction
+    BEGIN
+        SELECT RAISE(ABORT, 'append-only: UPDATE on ledger_transaction is refused; correct with a reversal');
+    END
+    """,
+    """
+    CREATE TRIGGER ledger_transaction_append_only_delete BEFORE DELETE ON ledger_transaction
+    BEGIN
+        SELECT RAISE(ABORT, 'append-only: DELETE on ledger_transaction is refused; correct with a reversal');
+    END
+    """,
+    """
+    CREATE TRIGGER posting_append_only_update BEFORE UPDATE ON posting
+    BEGIN
+        SELECT RAISE(ABORT, 'append-only: UPDATE on posting is refused; correct with a reversal');
+    END
+    """,
+    """
+    CREATE TRIGGER posting_append_only_delete BEFORE DELETE ON posting
+    BEGIN
+        SELECT RAISE(ABORT, 'append-only: DELETE on posting is refused; correct with a reversal');
+    END
+    """,
+]
+SQLITE_GUARDS_DROP = [
+    "DROP TRIGGER IF EXISTS ledger_transaction_insert_rules",
+    "DROP TRIGGER IF EXISTS ledger_transaction_append_only_update",
+    "DROP TRIGGER IF EXISTS ledger_transaction_append_only_delete",
+    "DROP TRIGGER IF EXISTS posting_append_only_update",
+    "DROP TRIGGER IF EXISTS posting_append_only_delete",
+]
+
+
+def run(statements_by_dialect: dict) -> None:
+    bind = op.get_bind()
+    for statement in statements_by_dialect[bind.dialect.name]:
+        # psycopg reads % as a placeholder; PL/pgSQL's RAISE needs it literally.
+        bind.exec_driver_sql(statement.replace("%", "%%") if bind.dialect.name == "postgresql" else statement)
 
 
 # revision identifiers, used by Alembic.
@@ -234,11 +386,11 @@ def upgrade():
     sa.UniqueConstraint('volunteer_number', name=op.f('uq_volunteer_volunteer_number'))
     )
     # ### end Alembic commands ###
-    create_guards(op.get_bind())
+    run({"postgresql": POSTGRESQL_GUARDS, "sqlite": SQLITE_GUARDS})
 
 
 def downgrade():
-    drop_guards(op.get_bind())
+    run({"postgresql": POSTGRESQL_GUARDS_DROP, "sqlite": SQLITE_GUARDS_DROP})
     # ### commands auto generated by Alembic - please adjust! ###
     op.drop_table('volunteer')
     op.drop_table('posting')
