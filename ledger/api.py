@@ -80,7 +80,7 @@ def _status_title(status: int) -> str:
 
 
 def _ledger_error(error: LedgerError):
-    errors = {error.field: [error.message]} if error.field else None
+    errors = getattr(error, "errors", None) or ({error.field: [error.message]} if error.field else None)
     return problem(error.http_status, error.code, str(error), field=error.field, errors=errors)
 
 

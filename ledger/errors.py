@@ -31,6 +31,23 @@ class InvalidInput(LedgerError):
     http_status = 422
 
 
+class RuleSetInvalid(InvalidInput):
+    """Raised when a rule-set document cannot be read or breaks the rule-set schema.
+
+    Every problem is listed at once, so staff can fix a document in one round: ``errors`` maps
+    each dotted path (``activity_types.patrol.points``, ``calendar.holidays.3``, or ``document``
+    for the text as a whole) to its messages, and the message summarises them all.
+    """
+
+    code = "rule_set_invalid"
+    http_status = 422
+
+    def __init__(self, errors: dict[str, list[str]]):
+        self.errors = errors
+        problems = [f"{path}: {message}" for path, messages in errors.items() for message in messages]
+        super().__init__(f"the rule set has {len(problems)} problem(s): " + "; ".join(problems))
+
+
 class NotFound(LedgerError):
     """Raised when a referenced object does not exist (or is outside the caller's scope)."""
 

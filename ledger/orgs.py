@@ -148,7 +148,7 @@ class NodeOverview:
 
 def tree_overview(session: Session) -> list[NodeOverview]:
     """Return every node, parents first, with its subtree's participants and points."""
-    nodes = sorted(session.execute(select(OrgNode)).scalars(), key=lambda node: _path_ids(node.path))
+    nodes = sorted(session.execute(select(OrgNode)).scalars(), key=lambda node: path_ids(node.path))
     direct = {
         org_id: (count, points)
         for org_id, count, points in session.execute(
@@ -162,13 +162,13 @@ def tree_overview(session: Session) -> list[NodeOverview]:
     points: dict[int, int] = {}
     for node in nodes:
         count, held = direct.get(node.id, (0, 0))
-        for ancestor_id in _path_ids(node.path):
+        for ancestor_id in path_ids(node.path):
             participants[ancestor_id] = participants.get(ancestor_id, 0) + count
             points[ancestor_id] = points.get(ancestor_id, 0) + held
     return [
         NodeOverview(
             node=node,
-            depth=len(_path_ids(node.path)) - 1,
+            depth=len(path_ids(node.path)) - 1,
             participants=participants.get(node.id, 0),
             points_outstanding=points.get(node.id, 0),
             chain_links=links.get(node.id),
@@ -177,5 +177,6 @@ def tree_overview(session: Session) -> list[NodeOverview]:
     ]
 
 
-def _path_ids(path: str) -> list[int]:
+def path_ids(path: str) -> list[int]:
+    """Return the ids of a node's ancestors and itself, root first, from its path."""
     return [int(part) for part in path.strip("/").split("/")]

@@ -195,7 +195,11 @@ class StarLevels:
 
 @dataclass(frozen=True)
 class Title:
-    """An annual title (评优) and the criteria for being eligible for it; ``None`` means not required."""
+    """An annual title (评优) and the criteria for being eligible for it.
+
+    Every criterion given must hold (``max_rank`` and ``top_percent`` too, when both are
+    given); ``None`` means the criterion is not required.
+    """
 
     code: str
     label: Label

@@ -99,8 +99,9 @@ def record_transaction(
     """Record one balanced transaction in ``org``'s books, or return the one this key recorded.
 
     ``service_minutes`` and ``subject_account_id`` record verified service time for the
-    participant account whose service it was. A transaction that records service time only
-    (its points capped to nothing) may have no legs at all.
+    participant account whose service it was. A transaction that scores an activity may have
+    no legs at all when the activity earned no points (capped, or too short): it still
+    records the service time, if any, and the breakdown that says why.
     """
     if kind == TransactionKindCode.REVERSE:
         raise InvalidInput("use reverse_transaction to reverse a transaction", field="kind")
@@ -113,7 +114,7 @@ def record_transaction(
         entry=Entry(
             org=org,
             kind=_check_kind(kind),
-            legs=balanced_legs(legs) if legs or not service_minutes else (),
+            legs=balanced_legs(legs) if legs or not (service_minutes or activity_id) else (),
             business_date=business_date,
             idempotency_key=idempotency_key,
             memo=memo,
@@ -407,6 +408,17 @@ def period_effects(
     return effects
 
 
+def activity_count_change(activity_id: int | None, has_postings: bool, service_minutes: int, *, reversal: bool) -> int:
+    """Return how a transaction changes its subject's activity count.
+
+    An activity counts when it earned points or service time; one that earned nothing (too
+    short, say) is on record with its breakdown but does not count.
+    """
+    if activity_id is None or not (has_postings or service_minutes):
+        return 0
+    return -1 if reversal else 1
+
+
 def period_starts(business_date: dt.date) -> tuple[tuple[str, dt.date], ...]:
     """Return the (period, first day) pairs a business date counts in."""
     return ((PeriodKind.DAY, business_date), (PeriodKind.MONTH, business_date.replace(day=1)))
@@ -414,9 +426,6 @@ def period_starts(business_date: dt.date) -> tuple[tuple[str, dt.date], ...]:
 
 def _add_to_period_totals(session: Session, entry: Entry, accounts: dict[int, Account]) -> None:
     reversed_kind = entry.reverses.kind if entry.reverses is not None else None
-    activity_count = 0
-    if entry.activity_id is not None:
-        activity_count = -1 if entry.reverses is not None else 1
     effects = period_effects(
         counted_kind=reversed_kind or entry.kind,
         participant_postings=[
@@ -424,7 +433,9 @@ def _add_to_period_totals(session: Session, entry: Entry, accounts: dict[int, Ac
         ],
         subject_account_id=entry.subject_account_id,
         service_minutes=entry.service_minutes,
-        activity_count=activity_count,
+        activity_count=activity_count_change(
+            entry.activity_id, bool(entry.legs), entry.service_minutes, reversal=entry.reverses is not None
+        ),
     )
     if not effects:
         return

@@ -32,7 +32,7 @@ from sqlalchemy.orm import Session, aliased
 from ledger import chain
 from ledger.errors import InvalidInput
 from ledger.models import Account, AccountKind, ChainHead, OrgNode, PeriodTotal, Posting, Transaction
-from ledger.transactions import PERIOD_TOTAL_COLUMNS, period_effects, period_starts
+from ledger.transactions import PERIOD_TOTAL_COLUMNS, activity_count_change, period_effects, period_starts
 
 CHECKPOINT_FORMAT = "volunteer-points-ledger/checkpoint/1"
 #: Rows fetched per round trip while streaming.
@@ -156,8 +156,8 @@ def _verify_chains(
         ]
         report.postings += len(postings)
         total = sum(p.amount for p in postings)
-        records_service_only = not postings and row.service_minutes != 0
-        if not records_service_only and (len(postings) < 2 or total != 0):
+        scores_without_points = not postings and (row.service_minutes != 0 or row.activity_id is not None)
+        if not scores_without_points and (len(postings) < 2 or total != 0):
             report.add(Problem("zero_sum", f"{len(postings)} postings sum to {total}", **where))
         _add_period_effects(expected_totals, row, postings, participant_accounts)
 
@@ -197,13 +197,14 @@ def _verify_chains(
 def _add_period_effects(expected, row, postings, participant_accounts) -> None:
     if row.reverses_id is not None and row.reversed_kind is None:
         return  # a reversal of nothing: reported above, and it counts in no period
-    activity_count = 0 if row.activity_id is None else (-1 if row.reverses_id is not None else 1)
     effects = period_effects(
         counted_kind=row.reversed_kind or row.kind,
         participant_postings=[(p.account_id, p.amount) for p in postings if p.account_id in participant_accounts],
         subject_account_id=row.subject_account_id,
         service_minutes=row.service_minutes,
-        activity_count=activity_count,
+        activity_count=activity_count_change(
+            row.activity_id, bool(postings), row.service_minutes, reversal=row.reverses_id is not None
+        ),
     )
     for account_id, changes in effects.items():
         for period, starts_on in period_starts(row.business_date):

@@ -319,3 +319,19 @@ def issue_points(session, write, street, actor_id):
         return write(earn)
 
     return issue
+
+
+@pytest.fixture
+def default_rules(session, write, street, actor_id) -> int:
+    """Publish the default rule set at the district, in force everywhere below it; return its id."""
+    from ledger.models import AppUser
+    from ledger.rules import publish_default
+
+    return write(
+        lambda: publish_default(
+            session,
+            actor=session.get(AppUser, actor_id),
+            org=session.get(OrgNode, street.district),
+            now=dt.datetime(2025, 1, 1, tzinfo=dt.timezone.utc),
+        ).id
+    )

@@ -7,7 +7,14 @@ import subprocess
 import sys
 from pathlib import Path
 
-DOMAIN_MODULES = ("ledger.points", "ledger.rewards", "ledger.chain", "ledger.identity")
+DOMAIN_MODULES = (
+    "ledger.points",
+    "ledger.rewards",
+    "ledger.chain",
+    "ledger.identity",
+    "ledger.rulesets",
+    "ledger.ruleset_schema",
+)
 FORBIDDEN = ("flask", "flask_sqlalchemy", "sqlalchemy", "psycopg")
 
 #: Imports each domain module in turn and reports which forbidden packages each one pulled in.

@@ -1,8 +1,8 @@
 """Recorded service (activities, events, self-report reviews), versioned rule sets, period totals.
 
 Also gives ledger transactions the service minutes they record and the account whose service
-it is, and lets a transaction that records only service time (its points capped to zero)
-stand without postings.
+it is, and lets a transaction that scores an activity stand without postings when the activity
+earned no points (capped, or below the minimum): its breakdown still says why.
 
 Revision ID: 1a6b999d016e
 Revises: 03d1dbc5b498
@@ -47,6 +47,7 @@ POSTGRESQL_UP = [
         total numeric;
         legs bigint;
         minutes bigint;
+        activity bigint;
     BEGIN
         IF TG_TABLE_NAME = 'posting' THEN
             tx_id := NEW.transaction_id;
@@ -54,8 +55,8 @@ POSTGRESQL_UP = [
             tx_id := NEW.id;
         END IF;
         SELECT coalesce(sum(amount), 0), count(*) INTO total, legs FROM posting WHERE transaction_id = tx_id;
-        SELECT service_minutes INTO minutes FROM ledger_transaction WHERE id = tx_id;
-        IF NOT ((legs >= 2 AND total = 0) OR (legs = 0 AND minutes <> 0)) THEN
+        SELECT service_minutes, activity_id INTO minutes, activity FROM ledger_transaction WHERE id = tx_id;
+        IF NOT ((legs >= 2 AND total = 0) OR (legs = 0 AND (minutes <> 0 OR activity IS NOT NULL))) THEN
             RAISE EXCEPTION 'ledger transaction % is unbalanced: % postings summing to %', tx_id, legs, total
                 USING ERRCODE = 'check_violation';
         END IF;
