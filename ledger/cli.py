@@ -71,14 +71,20 @@ def serve_command(host: str, port: int, threads: int) -> None:
     type=click.Path(exists=True, dir_okay=False, path_type=Path),
     help="A file written by `ledger checkpoint`: also detect a deleted or rewritten tail since then.",
 )
+@click.option("--replay", is_flag=True, help="Also recompute every scored entry from its activity and rule version.")
 @with_appcontext
 @refusals_as_messages
-def verify_command(checkpoint_file: Path | None) -> None:
-    """Check chains, zero-sum, balances and versions; exit non-zero on any failure."""
+def verify_command(checkpoint_file: Path | None, replay: bool) -> None:
+    """Check chains, zero-sum, balances, versions and period totals; exit non-zero on any failure."""
+    from ledger.replay import replay_ledger
     from ledger.verify import parse_checkpoint, verify_ledger
 
     checkpoint = parse_checkpoint(checkpoint_file.read_text(encoding="utf-8")) if checkpoint_file else None
     report = verify_ledger(db.session, checkpoint=checkpoint)
+    if replay:
+        replayed = replay_ledger(db.session)
+        click.echo(f"Replayed {replayed.entries} scored entries under their recorded rule versions.")
+        report.problems.extend(replayed.problems)
     db.session.rollback()
     click.echo(
         f"Checked {report.chains} chains, {report.transactions} transactions, "
@@ -134,7 +140,183 @@ def checkpoint_command(output: Path | None) -> None:
     click.echo(f"Wrote the heads of {len(document['chains'])} chains ({links} links) to {output}")
 
 
-COMMANDS = (demo_command, serve_command, verify_command, checkpoint_command)
+def _actor(username: str):
+    from ledger.users import ensure_user
+
+    return ensure_user(db.session, username)
+
+
+def _org(code: str):
+    from ledger.orgs import org_by_code
+
+    return org_by_code(db.session, code)
+
+
+ACTOR_OPTION = click.option(
+    "--as", "username", default="system", show_default=True, help="User recorded as having done this."
+)
+
+
+@click.group("rules")
+def rules_group() -> None:
+    """Scoring rule sets: validate, draft, publish, list, simulate."""
+
+
+@rules_group.command("validate")
+@click.argument("document", type=click.File("r", encoding="utf-8"))
+@refusals_as_messages
+def rules_validate_command(document) -> None:
+    """Check a rule document (YAML or JSON) and list every problem in it."""
+    from ledger.errors import RuleSetInvalid
+    from ledger.ruleset_schema import parse_rule_set
+
+    try:
+        rules = parse_rule_set(document.read(), format=_format_of(document.name))
+    except RuleSetInvalid as invalid:
+        for path, messages in invalid.errors.items():
+            for message in messages:
+                click.echo(f"{path}: {message}", err=True)
+        raise click.ClickException(f"{sum(len(m) for m in invalid.errors.values())} problem(s) in {document.name}")
+    click.echo(f"OK: {rules.name}, {len(rules.activity_types)} activity types, in force from {rules.effective_from}")
+
+
+@rules_group.command("draft")
+@click.option("--org", "org_code", required=True, help="Code of the org the rules are for.")
+@click.option("--publish", is_flag=True, help="Publish the new version at once.")
+@ACTOR_OPTION
+@click.argument("document", type=click.File("r", encoding="utf-8"))
+@with_appcontext
+@refusals_as_messages
+def rules_draft_command(org_code: str, publish: bool, username: str, document) -> None:
+    """Store a rule document as the org's next version (a draft unless --publish)."""
+    from ledger import rules
+
+    text, format = document.read(), _format_of(document.name)
+
+    def work():
+        org, actor = _org(org_code), _actor(username)
+        if publish:
+            return rules.publish_document(db.session, actor=actor, org=org, text=text, format=format)
+        return rules.create_draft(db.session, actor=actor, org=org, text=text, format=format)
+
+    version = write_transaction(work)
+    click.echo(f"{org_code} version {version.version} (id {version.id}) is {version.status}: {version.name}")
+
+
+@rules_group.command("publish")
+@click.argument("version_id", type=int)
+@ACTOR_OPTION
+@with_appcontext
+@refusals_as_messages
+def rules_publish_command(version_id: int, username: str) -> None:
+    """Publish a draft: from now on it scores entries in its org and period."""
+    from ledger import rules
+
+    version = write_transaction(lambda: rules.publish(db.session, actor=_actor(username), version_id=version_id))
+    click.echo(f"Published version {version.version} (id {version.id}), in force from {version.effective_from}")
+
+
+@rules_group.command("publish-default")
+@click.option("--org", "org_code", required=True, help="Code of the org (usually the district).")
+@ACTOR_OPTION
+@with_appcontext
+@refusals_as_messages
+def rules_publish_default_command(org_code: str, username: str) -> None:
+    """Publish the rule set that ships with the product (docs/rules.md) for an org."""
+    from ledger import rules
+
+    version = write_transaction(
+        lambda: rules.publish_default(db.session, actor=_actor(username), org=_org(org_code))
+    )
+    click.echo(f"Published the default rules as {org_code} version {version.version} (id {version.id})")
+
+
+@rules_group.command("list")
+@click.option("--org", "org_code", required=True)
+@with_appcontext
+@refusals_as_messages
+def rules_list_command(org_code: str) -> None:
+    """List an org's rule-set versions, newest first."""
+    from ledger import rules
+
+    for version in rules.versions(db.session, _org(org_code)):
+        until = version.effective_to.isoformat() if version.effective_to else "open"
+        click.echo(
+            f"{version.version:>3}  id {version.id:<5} {version.status:<9} "
+            f"{version.effective_from.isoformat()} – {until}  {version.name}"
+        )
+    db.session.rollback()
+
+
+@rules_group.command("simulate")
+@click.option("--org", "org_code", required=True, help="Org whose subtree's activities are re-scored.")
+@click.option("--draft", "version_id", type=int, help="A stored draft version to try.")
+@click.option("--file", "document", type=click.File("r", encoding="utf-8"), help="Or a rule document to try.")
+@click.option("--from", "start", required=True, type=click.DateTime(["%Y-%m-%d"]), help="First day, YYYY-MM-DD.")
+@click.option("--to", "end", required=True, type=click.DateTime(["%Y-%m-%d"]), help="Last day, YYYY-MM-DD.")
+@click.option("--all", "show_all", is_flag=True, help="List unchanged participants too.")
+@with_appcontext
+@refusals_as_messages
+def rules_simulate_command(org_code, version_id, document, start, end, show_all) -> None:
+    """Re-score a past period under a draft and show who changes; nothing is written."""
+    from ledger.errors import InvalidInput
+    from ledger.models import RuleSetVersion
+    from ledger.rules import rules_of
+    from ledger.ruleset_schema import parse_rule_set
+    from ledger.simulate import simulate
+
+    if (version_id is None) == (document is None):
+        raise InvalidInput("give either --draft VERSION_ID or --file DOCUMENT", field="draft")
+    if document is not None:
+        draft = parse_rule_set(document.read(), format=_format_of(document.name))
+    else:
+        version = db.session.get(RuleSetVersion, version_id)
+        if version is None:
+            raise InvalidInput(f"rule set version {version_id} does not exist", field="draft")
+        draft = rules_of(version)
+    report = simulate(
+        db.session, org=_org(org_code), draft=draft, draft_name=draft.name, start=start.date(), end=end.date()
+    )
+    db.session.rollback()
+    click.echo(format_simulation(report, show_all=show_all))
+
+
+def format_simulation(report, *, show_all: bool) -> str:
+    """Render a simulation as a plain-text comparison table (Chinese and English headings)."""
+    before, after = report.totals()
+    changed = [change for change in report.participants if change.changed]
+    lines = [
+        f"模拟 Simulation: {report.draft_name} — {report.org.name} ({report.org.code}), "
+        f"{report.start.isoformat()} – {report.end.isoformat()}; nothing was written.",
+        f"{report.activities} activities re-scored for {len(report.participants)} participants; "
+        f"{len(changed)} change. Points in the period: {before} → {after} ({after - before:+d}).",
+        "",
+        f"{'参与者 participant':<22}{'积分 points':>16}{'时长 hours':>16}{'星级 stars':>12}{'排名 rank':>12}  称号 titles",
+    ]
+    for change in report.participants if show_all else changed:
+        b, a = change.before, change.after
+        titles = "" if b.titles == a.titles else (
+            " ".join([f"+{t}" for t in sorted(a.titles - b.titles)] + [f"-{t}" for t in sorted(b.titles - a.titles)])
+        )
+        lines.append(
+            f"{change.name[:20]:<22}{f'{b.points} → {a.points}':>16}"
+            f"{f'{_hours(b.service_minutes)} → {_hours(a.service_minutes)}':>16}"
+            f"{f'{b.stars} → {a.stars}':>12}{f'{b.rank} → {a.rank}':>12}  {titles}"
+        )
+    if not changed and not show_all:
+        lines.append("(no participant changes)")
+    return "\n".join(lines)
+
+
+def _hours(minutes: int) -> str:
+    return f"{minutes // 60}:{minutes % 60:02d}"
+
+
+def _format_of(filename: str) -> str:
+    return "json" if filename.lower().endswith(".json") else "yaml"
+
+
+COMMANDS = (demo_command, serve_command, verify_command, checkpoint_command, rules_group)
 
 
 def init_app(app) -> None:

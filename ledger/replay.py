@@ -55,6 +55,11 @@ class RunningTotals:
                 for name, change in changes.items():
                     row[name] += change
 
+    def add_to_month(self, account_id: int, first_of_month: dt.date, points: int) -> None:
+        """Count points earned in a month without saying on which day (seeding a window)."""
+        row = self.totals.setdefault((account_id, "month", first_of_month), dict.fromkeys(PERIOD_TOTAL_COLUMNS, 0))
+        row["points_earned"] += points
+
     def earned_before(self, account_id: int, day: dt.date) -> EarnedSoFar:
         """Return what the write path's ``earned_so_far`` returned at this point of the ledger."""
         day_row = self.totals.get((account_id, "day", day), {})
