@@ -393,7 +393,7 @@ class Transaction(db.Model):
     #: Verified service minutes this transaction records (negative on a reversal).
     service_minutes: Mapped[int] = mapped_column(BigInteger, nullable=False, default=0, server_default="0")
     #: The participant account whose service (minutes, activity count) this transaction records.
-    subject_account_id: Mapped[int | None] = mapped_column(ForeignKey("account.id"), nullable=True)
+    subject_account_id: Mapped[int | None] = mapped_column(ForeignKey("account.id"), nullable=True, index=True)
     #: The rule-set version that produced the amounts, when rules produced them.
     rule_set_version_id: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
     #: How the amounts were arrived at, step by step (JSON; integers and strings only).

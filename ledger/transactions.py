@@ -534,3 +534,36 @@ def account_history(
     if before_version is not None:
         query = query.where(Posting.account_version < before_version)
     return [(posting, transaction) for posting, transaction in session.execute(query)]
+
+
+@dataclass(frozen=True)
+class HistoryLine:
+    """One line of a participant's history: a transaction and what it did to their account."""
+
+    transaction: Transaction
+    #: Points the transaction moved on the account (0 for an activity that earned none).
+    amount: int
+    #: The account's balance after it, when it moved points.
+    balance_after: int | None
+
+
+def participant_history(
+    session: Session, account_id: int, *, before_id: int | None = None, limit: int = 50
+) -> list[HistoryLine]:
+    """Return the transactions that concern an account, newest first: what moved its points,
+    and the scored activities that earned nothing (their breakdowns say why)."""
+    if type(limit) is not int or not 1 <= limit <= 500:
+        raise InvalidInput("must be between 1 and 500", field="limit")
+    concerning = (Transaction.subject_account_id == account_id) | Transaction.id.in_(
+        select(Posting.transaction_id).where(Posting.account_id == account_id)
+    )
+    query = select(Transaction).where(concerning).order_by(Transaction.id.desc()).limit(limit)
+    if before_id is not None:
+        query = query.where(Transaction.id < before_id)
+    lines = []
+    for transaction in session.execute(query).scalars():
+        posting = next((p for p in transaction.postings if p.account_id == account_id), None)
+        lines.append(
+            HistoryLine(transaction, posting.amount if posting else 0, posting.balance_after if posting else None)
+        )
+    return lines

@@ -134,3 +134,19 @@ def test_the_simulate_command_prints_a_readable_comparison(runner, street, seaso
 def test_the_simulate_command_refuses_bad_arguments_clearly(runner, street, default_rules, arguments, message):
     result = runner.invoke(args=["rules", "simulate", "--org", "C1", *arguments])
     assert result.exit_code != 0 and message in result.output
+
+
+def test_the_history_command_explains_each_entry_in_chinese_and_english(runner, session, season):
+    from ledger.models import Volunteer
+
+    number = session.scalar(select(Volunteer.volunteer_number).where(Volunteer.participant_id == season[1]))
+    chinese = runner.invoke(args=["history", "--volunteer", number])
+    assert chinese.exit_code == 0, chinese.output
+    assert "周末 ×120%" in chinese.output and "reverse" in chinese.output and "结束时间录错" in chinese.output
+    english = runner.invoke(args=["history", "--volunteer", number, "--language", "en"])
+    assert "Weekend ×120%" in english.output
+
+
+def test_the_history_command_names_an_unknown_volunteer(runner, street):
+    result = runner.invoke(args=["history", "--volunteer", "V-404"])
+    assert result.exit_code == 1 and "no volunteer has number V-404" in result.output
