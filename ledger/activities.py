@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import datetime as dt
 import zoneinfo
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Iterable, Sequence
 
@@ -27,6 +28,7 @@ from sqlalchemy.orm import Session, aliased
 from ledger import chain
 from ledger.errors import AlreadyExists, Conflict, IdempotencyConflict, InvalidInput, LedgerError, NotFound
 from ledger.models import (
+    Account,
     AccountKind,
     Activity,
     ActivityReview,
@@ -45,7 +47,7 @@ from ledger.models import (
     utc_now,
 )
 from ledger.orgs import check_name
-from ledger.points import EarnedSoFar, Score, ServiceFacts, score_activity, transfer
+from ledger.points import EarnedSoFar, ServiceFacts, score_activity, transfer
 from ledger.rules import rules_of, version_in_force
 from ledger.rulesets import Category
 from ledger.transactions import (
@@ -124,14 +126,17 @@ def record_activity(
 ) -> RecordedActivity:
     """Record service done in ``org`` by one participant, and post what it earns."""
     now = now or utc_now()
+    _check_service(service, now)
     digest = chain.digest({"org": org.id, **service.document()})
+    lock_chain(session, org)  # a retry racing its first request waits here, then finds its answer
     earlier = _earlier(session, Activity, org, actor, idempotency_key, digest)
     if earlier is not None:
         return RecordedActivity(earlier, _scoring_transaction(session, earlier), replayed=True)
-    activity = _add_activity(
+    activity, scoring = _add_activity(
         session, actor=actor, org=org, service=service, source=ActivitySource.STAFF, key=idempotency_key, digest=digest, now=now
     )
-    return RecordedActivity(activity, score_and_post(session, actor=actor, activity=activity, now=now), replayed=False)
+    transaction = score_and_post(session, actor=actor, activity=activity, now=now, scoring=scoring)
+    return RecordedActivity(activity, transaction, replayed=False)
 
 
 @dataclass(frozen=True)
@@ -190,9 +195,16 @@ def record_event(
         )
         for attendee in attendees
     ]
+    _check_times(started_at, ended_at, now)
+    for index, service in enumerate(services):
+        with _on_line(index):
+            _check_service(service, now)
+            if service.started_at < started_at or service.ended_at > ended_at:
+                raise InvalidInput("an attendee's time lies within the event's", field="started_at")
     digest = chain.digest(
         {"org": org.id, "title": title, "event": [service.document() for service in services]}
     )
+    lock_chain(session, org)
     earlier = _earlier(session, ServiceEvent, org, actor, idempotency_key, digest)
     if earlier is not None:
         activities = session.execute(
@@ -201,7 +213,6 @@ def record_event(
         recorded = tuple(RecordedActivity(a, _scoring_transaction(session, a), replayed=True) for a in activities)
         return RecordedEvent(earlier, recorded, replayed=True)
 
-    _check_times(started_at, ended_at, now)
     event = ServiceEvent(
         org_id=org.id,
         title=title,
@@ -217,8 +228,8 @@ def record_event(
     session.flush()
     recorded = []
     for index, service in sorted(enumerate(services), key=lambda pair: pair[1].participant_id):
-        try:
-            activity = _add_activity(
+        with _on_line(index):
+            activity, scoring = _add_activity(
                 session,
                 actor=actor,
                 org=org,
@@ -229,12 +240,19 @@ def record_event(
                 now=now,
                 event=event,
             )
-            transaction = score_and_post(session, actor=actor, activity=activity, now=now)
-        except LedgerError as refusal:
-            refusal.field = f"attendees[{index}].{refusal.field}" if refusal.field else f"attendees[{index}]"
-            raise
+            transaction = score_and_post(session, actor=actor, activity=activity, now=now, scoring=scoring)
         recorded.append(RecordedActivity(activity, transaction, replayed=False))
     return RecordedEvent(event, tuple(recorded), replayed=False)
+
+
+@contextmanager
+def _on_line(index: int):
+    """Name the sign-in sheet's line in any refusal raised for it: ``attendees[3].started_at``."""
+    try:
+        yield
+    except LedgerError as refusal:
+        refusal.field = f"attendees[{index}].{refusal.field}" if refusal.field else f"attendees[{index}]"
+        raise
 
 
 def report_own_service(
@@ -250,11 +268,13 @@ def report_own_service(
     if actor.participant_id != service.participant_id:
         raise NotAllowed("a self-report is made by the participant who served", field="participant_id")
     now = now or utc_now()
+    _check_service(service, now)
     digest = chain.digest({"org": org.id, "self_report": True, **service.document()})
+    lock_chain(session, org)
     earlier = _earlier(session, Activity, org, actor, idempotency_key, digest)
     if earlier is not None:
         return RecordedActivity(earlier, _scoring_transaction(session, earlier), replayed=True)
-    activity = _add_activity(
+    activity, _ = _add_activity(
         session,
         actor=actor,
         org=org,
@@ -333,12 +353,13 @@ def correct_activity(
         raise InvalidInput(f"a correction needs a reason of at most {MAX_DESCRIPTION_LENGTH} characters", field="reason")
     if service.participant_id != original.participant_id:
         raise InvalidInput("a correction is about the same participant; record the other one anew", field="participant_id")
+    _check_service(service, now)
     org = original.org
     digest = chain.digest({"org": org.id, "corrects": original.id, "reason": reason.strip(), **service.document()})
+    lock_chain(session, org)
     earlier = _earlier(session, Activity, org, actor, idempotency_key, digest)
     if earlier is not None:
         return RecordedActivity(earlier, _scoring_transaction(session, earlier), replayed=True)
-    lock_chain(session, org)
     correction = session.scalar(select(Activity.id).where(Activity.corrects_id == original.id))
     if correction is not None:
         raise AlreadyExists(f"activity {original.id} was already corrected by activity {correction}", field="activity_id")
@@ -349,33 +370,56 @@ def correct_activity(
     scored = _scoring_transaction(session, original)
     if scored is not None:
         reverse_transaction(
-            session, actor=actor, transaction_id=scored.id, idempotency_key=f"{idempotency_key}/reversal", reason=reason.strip(), now=now
+            session, actor=actor, transaction_id=scored.id, idempotency_key=f"correction-of-{original.id}", reason=reason.strip(), now=now
         )
-    activity = _add_activity(
+    activity, scoring = _add_activity(
         session,
         actor=actor,
         org=org,
         service=service,
-        source=original.source,
+        # The correction is staff's record, scored at once: never a self-report waiting for review.
+        source=ActivitySource.STAFF,
         key=idempotency_key,
         digest=digest,
         now=now,
         corrects=original,
         correction_reason=reason.strip(),
     )
-    return RecordedActivity(activity, score_and_post(session, actor=actor, activity=activity, now=now), replayed=False)
+    transaction = score_and_post(session, actor=actor, activity=activity, now=now, scoring=scoring)
+    return RecordedActivity(activity, transaction, replayed=False)
 
 
-def score_and_post(session: Session, *, actor: AppUser, activity: Activity, now: dt.datetime) -> Transaction:
-    """Score an activity under the rules in force on its day and post the result to the ledger."""
-    org = activity.org
-    participant = activity.participant
+@dataclass(frozen=True)
+class _Scoring:
+    """What scoring one person's activity needs, found once and held under its locks."""
+
+    account: Account
+    version: RuleSetVersion
+    day: dt.date
+
+
+def _prepare_scoring(session: Session, org: OrgNode, participant: Participant, started_at: dt.datetime) -> _Scoring:
+    """Take the write's locks (the community's chain, then the person's account) and find the rules.
+
+    Reading the cap windows after these locks means no other entry for the person can slip in
+    between the read and the write.
+    """
     account = participant_account(session, participant.id)
     lock_chain(session, org)
     lock_accounts(session, [account.id])
-    facts = _facts(activity, org, participant)
-    version = version_in_force(session, org, _local_date(activity.started_at, org))
-    score = score_activity(facts, rules_of(version), earned_so_far(session, account.id, _local_date(activity.started_at, org)))
+    day = _local_date(started_at, org)
+    return _Scoring(account, version_in_force(session, org, day), day)
+
+
+def score_and_post(
+    session: Session, *, actor: AppUser, activity: Activity, now: dt.datetime, scoring: _Scoring | None = None
+) -> Transaction:
+    """Score an activity under the rules in force on its day and post the result to the ledger."""
+    org = activity.org
+    scoring = scoring or _prepare_scoring(session, org, activity.participant, activity.started_at)
+    account, version = scoring.account, scoring.version
+    facts = _facts(activity, org, activity.participant)
+    score = score_activity(facts, rules_of(version), earned_so_far(session, account.id, scoring.day))
     issuance = system_account(session, org, AccountKind.ISSUANCE)
     return record_transaction(
         session,
@@ -394,13 +438,12 @@ def score_and_post(session: Session, *, actor: AppUser, activity: Activity, now:
     ).transaction
 
 
-def rescore(activity: Activity, version: RuleSetVersion, earned: EarnedSoFar) -> Score:
-    """Score a stored activity again under a given version and earlier totals (replay, simulation)."""
-    return score_activity(_facts(activity, activity.org, activity.participant), rules_of(version), earned)
-
-
 def earned_so_far(session: Session, account_id: int, day: dt.date) -> EarnedSoFar:
-    """Return what an account already has in the cap windows around ``day``."""
+    """Return what an account already has in the cap windows of ``day``: its day, month and year.
+
+    Whole windows count, later days included: service recorded late, for an earlier month,
+    still sees what the rest of the year has earned, so the year cap holds in any order.
+    """
     month_start = day.replace(day=1)
     rows = session.execute(
         select(PeriodTotal.period, PeriodTotal.starts_on, PeriodTotal.service_minutes, PeriodTotal.points_earned).where(
@@ -409,7 +452,7 @@ def earned_so_far(session: Session, account_id: int, day: dt.date) -> EarnedSoFa
                 (PeriodTotal.period == PeriodKind.DAY) & (PeriodTotal.starts_on == day)
                 | (PeriodTotal.period == PeriodKind.MONTH)
                 & (PeriodTotal.starts_on >= day.replace(month=1, day=1))
-                & (PeriodTotal.starts_on <= month_start)
+                & (PeriodTotal.starts_on <= day.replace(month=12, day=1))
             ),
         )
     ).all()
@@ -457,13 +500,16 @@ def _add_activity(
     event: ServiceEvent | None = None,
     corrects: Activity | None = None,
     correction_reason: str | None = None,
-) -> Activity:
-    """Check a piece of service against everything known so far and add it as an activity."""
+) -> tuple[Activity, _Scoring]:
+    """Check a piece of service against everything known so far and add it as an activity.
+
+    Returns the activity and what scoring it needs, already found and locked.
+    """
     _check_key(key)
     if org.kind == OrgKind.DISTRICT:
         raise InvalidInput("service is recorded in a street, community or grid", field="org")
-    _check_service_fields(service)
-    _check_times(service.started_at, service.ended_at, now)
+    if source != ActivitySource.SELF_REPORT and actor.participant_id == service.participant_id:
+        raise NotAllowed("nobody records points for themselves; report your own service for review", field="participant_id")
     participant = session.get(Participant, service.participant_id)
     if participant is None:
         raise NotFound(f"participant {service.participant_id} does not exist", field="participant_id")
@@ -473,11 +519,7 @@ def _add_activity(
             f"{participant.display_name} does not belong to {scope.name}; service is recorded where the person belongs",
             field="participant_id",
         )
-    account = participant_account(session, participant.id)
-    lock_chain(session, org)
-    lock_accounts(session, [account.id])
-    day = _local_date(service.started_at, org)
-    version = version_in_force(session, org, day)
+    scoring = _prepare_scoring(session, org, participant, service.started_at)
     # Checks the activity type, category, quantity and duration before anything is stored.
     score_activity(
         ServiceFacts(
@@ -490,7 +532,7 @@ def _add_activity(
             quantity=service.quantity,
             tags=service.tags,
         ),
-        rules_of(version),
+        rules_of(scoring.version),
         EarnedSoFar(),
     )
     _check_no_overlap(session, service, org, replacing=corrects)
@@ -515,7 +557,12 @@ def _add_activity(
     )
     session.add(activity)
     session.flush()
-    return activity
+    return activity, scoring
+
+
+def _check_service(service: Service, now: dt.datetime) -> None:
+    _check_service_fields(service)
+    _check_times(service.started_at, service.ended_at, now)
 
 
 def _check_service_fields(service: Service) -> None:

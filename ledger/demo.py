@@ -3,35 +3,55 @@
 One district, one street, three communities with grids two and three levels deep, a few
 hundred volunteers, in-service party members from half a dozen employers, co-building units
 of every kind, volunteer service teams, and the balances carried over from paper passbooks.
+Then a season of service, 2026-01-01 to mid-November, scored by the default rules: community
+events with sign-in sheets (on weekends and public holidays too, and a night of flood watch
+tagged ``emergency``), a handful of regulars who run into the monthly and yearly caps, many
+occasional volunteers, party members who meet or miss their yearly requirement, the
+co-building units' report-ins, agreements, claims, staff and donations, one correction, and
+three self-reports: one approved, one rejected, one still waiting for review.
 
 The residents are drawn from ``random.Random(seed)`` before anything touches the database
-(:func:`plan_residents`), so the same seed always yields the same people. Loading goes only
-through the service functions, the way staff would enter the same data, and looks each record
-up by its natural key first: loading again adds nothing, and the opening balances replay
-through their idempotency keys.
+(:func:`plan_residents`), and so is the season (:func:`plan_season`), so the same seed always
+yields the same people doing the same things. Loading goes only through the service
+functions, the way staff would enter the same data, and looks each record up by its natural
+key first: loading again adds nothing, and the opening balances and the season's service
+replay through their idempotency keys.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import random
+import zoneinfo
 from collections import Counter
-from dataclasses import dataclass, field, fields, replace
-from typing import Callable, TypeVar
+from dataclasses import Field, dataclass, field, fields, replace
+from typing import Callable, Iterator, TypeVar
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from ledger import identity
+from ledger.activities import (
+    Attendee,
+    RecordedActivity,
+    Service,
+    correct_activity,
+    record_activity,
+    record_event,
+    report_own_service,
+    review_report,
+)
 from ledger.errors import Conflict
 from ledger.models import (
     Account,
     AccountKind,
+    AppUser,
     CoBuildingUnit,
     EmployerUnit,
     OrgKind,
     OrgNode,
     Participant,
+    RuleSetStatus,
     Team,
     TeamMember,
     TransactionKindCode,
@@ -49,6 +69,7 @@ from ledger.participants import (
     register_volunteer,
 )
 from ledger.points import transfer
+from ledger.rules import publish_default, versions
 from ledger.transactions import participant_account, record_transaction, system_account
 from ledger.users import ensure_user
 
@@ -232,17 +253,33 @@ class DemoSummary:
     teams: Tally = _tally("志愿服务队 teams")
     team_members: Tally = _tally("队员 team members")
     opening_balances: Tally = _tally("存折结转 opening balances")
+    rule_set_versions: Tally = _tally("积分规则版本 rule set versions")
+    events: Tally = _tally("活动签到表 events")
+    activities: Tally = _tally("服务记录 activities")
+    #: Ids of the self-reports still waiting for review.
+    pending_reports: tuple[int, ...] = ()
+
+    @staticmethod
+    def tallies() -> list[Field]:
+        """Return the fields that count records, in the order they are printed."""
+        return [item for item in fields(DemoSummary) if "label" in item.metadata]
 
     @property
     def new(self) -> int:
         """Records of every kind this run added."""
-        return sum(getattr(self, item.name).new for item in fields(self))
+        return sum(getattr(self, item.name).new for item in self.tallies())
 
     def describe(self) -> str:
         lines = [f"演示街道 demo street {STREET_NAME} ({STREET_CODE}):"]
-        for item in fields(self):
+        for item in self.tallies():
             tally = getattr(self, item.name)
             lines.append(f"  {item.metadata['label']}: {tally.total} ({tally.new} new)")
+        if self.pending_reports:
+            ids = ", ".join(map(str, self.pending_reports))
+            lines.append(
+                f"  待审核自报 self-reports waiting for review: activity {ids}, "
+                f"reported as {REPORTER_USERNAME}; review it as {STAFF_USERNAME}"
+            )
         return "\n".join(lines)
 
 
@@ -328,15 +365,484 @@ def _reporting_in(rng: random.Random, person: Resident, order: int) -> Resident:
     return replace(person, employer=employer, reported_on=_draw_date(rng, *REPORT_IN_PERIOD))
 
 
-def load_demo(session: Session, *, seed: int = 2026, id_number_key: str) -> DemoSummary:
-    """Load the demo street through the services, adding only what is not there yet."""
+# The season: a year of service, planned from the seed before anything is recorded.
+
+UTC = dt.timezone.utc
+#: Time zone of the demo orgs (the default): the season is planned on its wall clock.
+LOCAL_ZONE = zoneinfo.ZoneInfo("Asia/Shanghai")
+#: The service the demo records runs from New Year's Day to mid-November 2026.
+SEASON = (dt.date(2026, 1, 1), dt.date(2026, 11, 15))
+#: When staff enter the season: one fixed moment after its end, so that every run writes the same.
+ENTERED_AT = dt.datetime(2026, 11, 20, tzinfo=UTC)
+#: The default rules are published as of this moment, so that they are in force all season.
+RULES_PUBLISHED_AT = dt.datetime(2025, 1, 1, tzinfo=UTC)
+
+#: Nobody's service overlaps because each kind keeps its own hours: community events in the
+#: morning, at most one piece of own service a person and day in the afternoon (over by 19:00,
+#: by 21:00 as first mis-entered), the flood watch from 22:00, and the units' own hours.
+EVENT_HOURS = (dt.time(9, 0), dt.time(11, 30))
+OWN_SERVICE_STARTS = (dt.time(13, 30), dt.time(14, 0), dt.time(15, 0))
+UNIT_HOURS = (dt.time(10, 0), dt.time(11, 0))
+
+SATURDAY, WEDNESDAY = 5, 2
+#: Each community's monthly clean-up, on its own Saturday of the month (the first, second, third).
+CLEAN_UP = ("environment_cleanup", "环境卫生大扫除")
+#: Each community's themed event on the month's third Wednesday; the themes take turns.
+THEMES = (("patrol", "平安巡逻"), ("policy_publicity", "政策宣传日"), ("elderly_care", "关爱老人走访"))
+#: Events every community holds on public holidays, and on 重阳节 (a Sunday in 2026).
+HOLIDAY_EVENTS = (
+    (dt.date(2026, 2, 17), "patrol", "春节平安巡逻"),
+    (dt.date(2026, 5, 1), "environment_cleanup", "劳动节环境整治"),
+    (dt.date(2026, 10, 1), "patrol", "国庆节平安巡逻"),
+    (dt.date(2026, 10, 18), "elderly_care", "重阳节敬老探访"),
+)
+#: The storm night every community watches its low-lying lanes: (local start, length, type, title).
+#: Five night hours of emergency duty earn more than one activity may, so that cap binds too.
+FLOOD_WATCH = (dt.datetime(2026, 7, 14, 22, 0), dt.timedelta(hours=5), "emergency_duty", "防汛应急值守")
+#: Fewest and most people on a sign-in sheet; adults only keep the night watch.
+EVENT_SIZE = (6, 12)
+FLOOD_WATCH_SIZE = (5, 8)
+ADULT_AGE = 18
+#: Share of a sign-in sheet who come late, and by how much.
+LATE_SHARE = 0.15
+LATE_BY = (dt.timedelta(minutes=30), dt.timedelta(minutes=60))
+
+
+@dataclass(frozen=True)
+class Habit:
+    """How someone serves on their own: how often, at what, and for how long."""
+
+    #: Fewest and most pieces of service, in each month (``monthly``) or in the whole season.
+    times: tuple[int, int]
+    monthly: bool
+    #: Activity types with their weights.
+    kinds: tuple[tuple[str, int], ...]
+    #: Lengths in minutes; odd ones (1 h 50 min) show the rounding down to the half hour.
+    minutes: tuple[int, ...]
+    #: Above 1, fewer times are likelier: most people serve now and then, few often.
+    skew: float = 1.0
+
+    def count(self, rng: random.Random) -> int:
+        """Draw how many times someone serves in a month (or the season)."""
+        low, high = self.times
+        return low + int((high - low + 1) * rng.random() ** self.skew)
+
+
+#: What in-service party members do at home, with weights.
+PARTY_MEMBER_KINDS = (("volunteer_service", 3), ("policy_publicity", 3), ("micro_wish", 2), ("dispute_mediation", 1))
+#: The handful who serve an afternoon or two most weeks: enough to reach the monthly cap in some
+#: months and, for some of them, the yearly one by autumn.
+REGULAR = Habit(
+    times=(3, 8),
+    monthly=True,
+    kinds=(("volunteer_service", 4), ("patrol", 3), ("elderly_care", 3)),
+    minutes=(180, 210, 240),
+)
+#: Most volunteers: now and then, at anything; many not at all beyond the sign-in sheets.
+OCCASIONAL = Habit(
+    times=(0, 5),
+    monthly=False,
+    kinds=(
+        ("volunteer_service", 5),
+        ("environment_cleanup", 3),
+        ("patrol", 2),
+        ("elderly_care", 2),
+        ("policy_publicity", 2),
+        ("micro_wish", 1),
+        ("dispute_mediation", 1),
+    ),
+    minutes=(60, 90, 110, 120, 150, 180),
+    skew=2.0,
+)
+#: Party members who meet the yearly requirement at home (4 activities, 12 hours) on their own...
+DILIGENT_PARTY_MEMBER = Habit(times=(4, 7), monthly=False, kinds=PARTY_MEMBER_KINDS, minutes=(180, 210, 240))
+#: ...and those who fall short of it; they are kept off the sign-in sheets so that they do.
+BUSY_PARTY_MEMBER = Habit(times=(1, 2), monthly=False, kinds=PARTY_MEMBER_KINDS, minutes=(60, 90, 120))
+REGULARS_PER_COMMUNITY = 2
+PARTY_MEMBERS_FALLING_SHORT = 5
+#: What staff write down for each kind of own service.
+OWN_SERVICE_DESCRIPTIONS = {
+    "volunteer_service": "社区志愿服务",
+    "environment_cleanup": "楼道杂物清理",
+    "patrol": "楼栋安全巡查",
+    "elderly_care": "独居老人陪伴",
+    "policy_publicity": "入户政策宣传",
+    "micro_wish": "认领并完成居民微心愿",
+    "dispute_mediation": "邻里纠纷调解",
+}
+
+
+@dataclass(frozen=True)
+class UnitHabit:
+    """What every co-building unit does in a season of one activity type: how often, in which months."""
+
+    activity_type: str
+    times: tuple[int, int]
+    months: tuple[int, int]
+    description: str
+    #: Persons sent or yuan donated, for the types scored per quantity.
+    quantities: tuple[int, ...] | None = None
+
+
+UNIT_HABITS = (
+    UnitHabit("unit_report_in", (1, 1), (1, 1), "年度共建报到"),
+    UnitHabit("unit_agreement", (0, 1), (2, 4), "签订年度共建协议"),
+    UnitHabit("unit_claim", (0, 2), (3, 10), "认领社区需求清单项目"),
+    UnitHabit("unit_staff_sent", (1, 3), (3, 11), "派员参加社区志愿活动（人数）", quantities=(3, 5, 8, 12, 25)),
+    UnitHabit("unit_donation", (0, 2), (1, 10), "捐赠物资（折合人民币元）", quantities=(800, 2000, 5000, 12000, 30000)),
+)
+#: Co-building projects completed in the season: (unit, day, project).
+COMPLETED_PROJECTS = (
+    ("城东供电所", dt.date(2026, 6, 12), "社区电动自行车充电棚改造"),
+    ("锦绣物业服务有限公司", dt.date(2026, 9, 29), "老旧楼道加装扶手"),
+)
+
+REPORTER_USERNAME = "demo-volunteer"
+STAFF_USERNAME, STAFF_DISPLAY_NAME = "demo-staff", "社区工作者"
+#: What the volunteer who signs in as demo-volunteer (the first occasional volunteer of the first
+#: community) reports of their own service: (day, type, minutes, approved, reason); ``None``
+#: means still waiting for review.
+SELF_REPORTS = (
+    (dt.date(2026, 10, 20), "volunteer_service", 150, True, None),
+    (dt.date(2026, 11, 3), "elderly_care", 120, False, "当天无服务对象签字确认，请补充证明后重新申报"),
+    (dt.date(2026, 11, 14), "environment_cleanup", 90, None, None),
+)
+
+#: The correction: the first volunteer service from this day on is entered ending this much too
+#: late, and put right this long after it started.
+CORRECTED_FROM = dt.date(2026, 3, 1)
+MIS_ENTERED_BY = dt.timedelta(hours=2)
+CORRECTED_AFTER = dt.timedelta(days=7)
+CORRECTION_REASON = "结束时间录入错误，按签到表更正 (end time mis-entered; corrected from the sign-in sheet)"
+
+
+def resident_handle(index: int) -> str:
+    """Return how the season names the ``index``-th planned resident: ``R017``."""
+    return f"R{index:03d}"
+
+
+def unit_handle(index: int) -> str:
+    """Return how the season names the ``index``-th co-building unit: ``U03``."""
+    return f"U{index:02d}"
+
+
+@dataclass(frozen=True)
+class PlannedService:
+    """One piece of service as it is entered: by staff, or by the person in a self-report."""
+
+    #: Idempotency key, from who and the day: nobody has two pieces of own service on one day.
+    key: str
+    #: Who served: a resident's or a unit's handle.
+    who: str
+    community: str
+    activity_type: str
+    started_at: dt.datetime
+    ended_at: dt.datetime
+    quantity: int | None = None
+    description: str | None = None
+
+    @property
+    def when(self) -> dt.datetime:
+        return self.started_at
+
+
+@dataclass(frozen=True)
+class PlannedEvent:
+    """A community event and its sign-in sheet."""
+
+    key: str
+    community: str
+    title: str
+    activity_type: str
+    started_at: dt.datetime
+    ended_at: dt.datetime
+    #: Who signed in, with their own start if they came late.
+    attendees: tuple[tuple[str, dt.datetime | None], ...]
+    tags: frozenset[str] = frozenset()
+
+    @property
+    def when(self) -> dt.datetime:
+        return self.started_at
+
+
+@dataclass(frozen=True)
+class PlannedReport:
+    """A self-report and its review: approved, rejected with a reason, or (``None``) still waiting."""
+
+    service: PlannedService
+    approved: bool | None
+    reason: str | None = None
+
+    @property
+    def key(self) -> str:
+        return self.service.key
+
+    @property
+    def when(self) -> dt.datetime:
+        return self.service.started_at
+
+
+@dataclass(frozen=True)
+class PlannedCorrection:
+    """Staff put right an activity entered with the wrong end, some days later."""
+
+    original: PlannedService
+    ended_at: dt.datetime
+    when: dt.datetime
+    reason: str = CORRECTION_REASON
+
+    @property
+    def key(self) -> str:
+        return f"{self.original.key}-correction"
+
+
+#: One thing entered in the season.
+Step = PlannedService | PlannedEvent | PlannedReport | PlannedCorrection
+
+
+@dataclass(frozen=True)
+class _Cast:
+    """Who plays which part in the season, by handle."""
+
+    #: (handle, community code, habit) of every resident.
+    habits: tuple[tuple[str, str, Habit], ...]
+    #: Who may sign in at each community's events: its residents but the party members falling short.
+    sheets: dict[str, tuple[tuple[str, Resident], ...]]
+    #: Handle and community of the volunteer who reports their own service.
+    reporter: tuple[str, str]
+
+
+def plan_season(residents: tuple[Resident, ...], seed: int) -> tuple[Step, ...]:
+    """Return the season's service in the order it is entered: by start, and corrections when made.
+
+    Pure like :func:`plan_residents`, from its own ``random.Random``, so the same seed plans
+    the same season. Every piece names its participant by handle (:func:`resident_handle`,
+    :func:`unit_handle`) and carries a key made of who and the day, so a second load replays.
+    """
+    rng = random.Random(f"season-{seed}")
+    cast = _cast(rng, residents)
+    busy: dict[str, set[dt.date]] = {}
+    reporter, reporter_community = cast.reporter
+    reports = _self_reports(reporter, reporter_community, busy.setdefault(reporter, set()))
+    services = [
+        service
+        for who, community, habit in cast.habits
+        for service in _own_service(rng, who, community, habit, busy.setdefault(who, set()))
+    ]
+    services += [
+        service
+        for index, (community, name, *_) in enumerate(CO_BUILDING_UNITS)
+        for service in _unit_service(rng, unit_handle(index), name, community)
+    ]
+    services, correction = _mis_entered(services)
+    events = [
+        event
+        for order, community in enumerate(COMMUNITIES)
+        for event in _events(rng, order, community, cast.sheets[community.code])
+    ]
+    return tuple(sorted([*services, correction, *reports, *events], key=lambda step: (step.when, step.key)))
+
+
+def _cast(rng: random.Random, residents: tuple[Resident, ...]) -> _Cast:
+    """Pick the regulars (adult volunteers, a few per community), the party members falling short, the reporter."""
+    people = {community.code: [] for community in COMMUNITIES}
+    for index, resident in enumerate(residents):
+        people[LEAF_GRIDS[resident.grid_code].code].append((resident_handle(index), resident))
+    party_members = [who for here in people.values() for who, person in here if person.employer]
+    short = set(rng.sample(party_members, PARTY_MEMBERS_FALLING_SHORT))
+    regulars = {
+        who
+        for here in people.values()
+        for who in rng.sample(
+            [who for who, person in here if not person.employer and _is_adult(person, SEASON[0])],
+            REGULARS_PER_COMMUNITY,
+        )
+    }
+    habits = tuple(
+        (who, code, _habit(person, who in regulars, who in short))
+        for code, here in people.items()
+        for who, person in here
+    )
+    first = COMMUNITIES[0].code
+    reporter = next(who for who, code, habit in habits if code == first and habit is OCCASIONAL)
+    sheets = {code: tuple((who, person) for who, person in here if who not in short) for code, here in people.items()}
+    return _Cast(habits, sheets, (reporter, first))
+
+
+def _habit(person: Resident, regular: bool, short: bool) -> Habit:
+    if person.employer:
+        return BUSY_PARTY_MEMBER if short else DILIGENT_PARTY_MEMBER
+    return REGULAR if regular else OCCASIONAL
+
+
+def _is_adult(person: Resident, day: dt.date) -> bool:
+    born = identity.birth_date(person.id_number)
+    return (day.year - born.year - ((day.month, day.day) < (born.month, born.day))) >= ADULT_AGE
+
+
+def _at(day: dt.date, time: dt.time) -> dt.datetime:
+    return dt.datetime.combine(day, time, LOCAL_ZONE)
+
+
+def _span(first_month: int, last_month: int) -> tuple[dt.date, dt.date]:
+    """Return the first day of ``first_month`` and the last of ``last_month`` in the season, within it."""
+    year = SEASON[0].year
+    after = dt.date(year + last_month // 12, last_month % 12 + 1, 1)
+    return max(dt.date(year, first_month, 1), SEASON[0]), min(after - dt.timedelta(days=1), SEASON[1])
+
+
+def _months() -> list[tuple[dt.date, dt.date]]:
+    return [_span(month, month) for month in range(SEASON[0].month, SEASON[1].month + 1)]
+
+
+def _free_day(rng: random.Random, busy: set[dt.date], first: dt.date, last: dt.date) -> dt.date:
+    """Draw a day from ``first`` to ``last`` with no own service of the person's yet, and take it."""
+    free = [day for day in map(dt.date.fromordinal, range(first.toordinal(), last.toordinal() + 1)) if day not in busy]
+    day = rng.choice(free)
+    busy.add(day)
+    return day
+
+
+def _own_key(who: str, day: dt.date) -> str:
+    return f"demo-{who}-{day.isoformat()}"
+
+
+def _own_service(
+    rng: random.Random, who: str, community: str, habit: Habit, busy: set[dt.date]
+) -> Iterator[PlannedService]:
+    for first, last in _months() if habit.monthly else [SEASON]:
+        for _ in range(habit.count(rng)):
+            day = _free_day(rng, busy, first, last)
+            kinds, weights = zip(*habit.kinds)
+            kind = rng.choices(kinds, weights=weights)[0]
+            start = _at(day, rng.choice(OWN_SERVICE_STARTS))
+            end = start + dt.timedelta(minutes=rng.choice(habit.minutes))
+            yield PlannedService(
+                _own_key(who, day), who, community, kind, start, end, description=OWN_SERVICE_DESCRIPTIONS[kind]
+            )
+
+
+def _unit_service(rng: random.Random, who: str, name: str, community: str) -> Iterator[PlannedService]:
+    """Yield a unit's season: its completed project, if any, and what its habits draw."""
+    busy: set[dt.date] = set()
+    done = [(day, project) for unit, day, project in COMPLETED_PROJECTS if unit == name]
+    for day, project in done:
+        busy.add(day)
+        yield _unit_activity(who, community, day, "unit_project_completed", f"完成共建项目：{project}")
+    for habit in UNIT_HABITS:
+        for _ in range(rng.randint(*habit.times)):
+            day = _free_day(rng, busy, *_span(*habit.months))
+            quantity = rng.choice(habit.quantities) if habit.quantities else None
+            yield _unit_activity(who, community, day, habit.activity_type, habit.description, quantity)
+
+
+def _unit_activity(
+    who: str, community: str, day: dt.date, activity_type: str, description: str, quantity: int | None = None
+) -> PlannedService:
+    start, end = (_at(day, time) for time in UNIT_HOURS)
+    return PlannedService(_own_key(who, day), who, community, activity_type, start, end, quantity, description)
+
+
+def _self_reports(who: str, community: str, busy: set[dt.date]) -> list[PlannedReport]:
+    reports = []
+    for day, kind, minutes, approved, reason in SELF_REPORTS:
+        busy.add(day)
+        start = _at(day, OWN_SERVICE_STARTS[0])
+        service = PlannedService(
+            _own_key(who, day),
+            who,
+            community,
+            kind,
+            start,
+            start + dt.timedelta(minutes=minutes),
+            description=f"本人申报：{OWN_SERVICE_DESCRIPTIONS[kind]}",
+        )
+        reports.append(PlannedReport(service, approved, reason))
+    return reports
+
+
+def _mis_entered(services: list[PlannedService]) -> tuple[list[PlannedService], PlannedCorrection]:
+    """Return the services with one entered ending too late, and the correction that puts it right."""
+    original = min(
+        (s for s in services if s.activity_type == "volunteer_service" and s.started_at.date() >= CORRECTED_FROM),
+        key=lambda service: (service.started_at, service.key),
+    )
+    wrong = replace(original, ended_at=original.ended_at + MIS_ENTERED_BY)
+    correction = PlannedCorrection(wrong, original.ended_at, original.started_at + CORRECTED_AFTER)
+    return [wrong if service is original else service for service in services], correction
+
+
+def _nth_weekday(first_of_month: dt.date, weekday: int, n: int) -> dt.date:
+    return first_of_month + dt.timedelta(days=(weekday - first_of_month.weekday()) % 7 + 7 * (n - 1))
+
+
+def _events(
+    rng: random.Random, order: int, community: DemoCommunity, sheet: tuple[tuple[str, Resident], ...]
+) -> Iterator[PlannedEvent]:
+    """Yield a community's events: monthly clean-up and themed event, the holiday events, the flood watch."""
+    days = []
+    for first, _ in _months():
+        days.append((_nth_weekday(first, SATURDAY, order + 1), *CLEAN_UP))
+        days.append((_nth_weekday(first, WEDNESDAY, 3), *THEMES[(first.month + order) % len(THEMES)]))
+    for day, activity_type, title in sorted(days + list(HOLIDAY_EVENTS)):
+        if day <= SEASON[1]:
+            start, end = (_at(day, time) for time in EVENT_HOURS)
+            yield _event(rng, community, activity_type, title, start, end, sheet, EVENT_SIZE)
+    local_start, length, activity_type, title = FLOOD_WATCH
+    start = local_start.replace(tzinfo=LOCAL_ZONE)
+    adults = tuple(pair for pair in sheet if _is_adult(pair[1], start.date()))
+    emergency = frozenset({"emergency"})
+    yield _event(rng, community, activity_type, title, start, start + length, adults, FLOOD_WATCH_SIZE, emergency)
+
+
+def _event(
+    rng: random.Random,
+    community: DemoCommunity,
+    activity_type: str,
+    title: str,
+    start: dt.datetime,
+    end: dt.datetime,
+    sheet: tuple[tuple[str, Resident], ...],
+    size: tuple[int, int],
+    tags: frozenset[str] = frozenset(),
+) -> PlannedEvent:
+    """Plan one event: who of ``sheet`` signs in, and who of them comes late."""
+    chosen = rng.sample(sheet, min(len(sheet), rng.randint(*size)))
+    attendees = tuple((who, start + rng.choice(LATE_BY) if rng.random() < LATE_SHARE else None) for who, _ in chosen)
+    return PlannedEvent(
+        key=f"demo-event-{community.code}-{start.date().isoformat()}",
+        community=community.code,
+        title=f"{title} {start.date().isoformat()}",
+        activity_type=activity_type,
+        started_at=start,
+        ended_at=end,
+        attendees=attendees,
+        tags=tags,
+    )
+
+
+def load_demo(
+    session: Session, *, seed: int = 2026, id_number_key: str, through: dt.date = SEASON[1]
+) -> DemoSummary:
+    """Load the demo street and its season through the services, adding only what is not there yet.
+
+    ``through`` ends the season early: service planned after that day is left out, and a
+    later load with a later day adds it. Tests load a month or two this way, where the whole
+    season is not the point; ``CARRY_OVER_DATE`` loads the street (and its rules) alone.
+    """
     loader = _Loader(session, id_number_key)
     loader.load_orgs()
     loader.load_employers()
     loader.load_units()
     loader.load_teams()
-    for resident in plan_residents(seed):
-        loader.load_resident(resident)
+    residents = plan_residents(seed)
+    for index, resident in enumerate(residents):
+        loader.load_resident(resident, resident_handle(index))
+    loader.load_rules()
+    for step in plan_season(residents, seed):
+        if step.when.date() > through:
+            break
+        loader.enter(step)
     return loader.summary()
 
 
@@ -354,17 +860,23 @@ class _Loader:
         self.teams: dict[tuple[int, str], Team] = {}
         #: Each community's opening-balance account, which passbook points are carried over from.
         self.opening_accounts: dict[int, Account] = {}
+        #: Participant ids by the season's handles (:func:`resident_handle`, :func:`unit_handle`).
+        self.participants: dict[str, int] = {}
+        #: Ids of the activities entered, by key: what a correction corrects.
+        self.activities: dict[str, int] = {}
+        self.pending_reports: list[int] = []
 
     def summary(self) -> DemoSummary:
         return DemoSummary(
             **{
                 item.name: Tally(total=self.new[item.name] + self.present[item.name], new=self.new[item.name])
-                for item in fields(DemoSummary)
-            }
+                for item in DemoSummary.tallies()
+            },
+            pending_reports=tuple(self.pending_reports),
         )
 
-    def _count(self, what: str, *, new: bool) -> None:
-        (self.new if new else self.present)[what] += 1
+    def _count(self, what: str, *, new: bool, records: int = 1) -> None:
+        (self.new if new else self.present)[what] += records
 
     def _ensure(self, what: str, existing: T | None, create: Callable[[], T]) -> T:
         """Return ``existing`` if the demo already holds it, else what ``create`` makes; count which."""
@@ -404,9 +916,9 @@ class _Loader:
             )
 
     def load_units(self) -> None:
-        for community_code, name, unit_kind, credit_code, reported_on in CO_BUILDING_UNITS:
+        for index, (community_code, name, unit_kind, credit_code, reported_on) in enumerate(CO_BUILDING_UNITS):
             community = self.orgs[community_code]
-            self._ensure(
+            unit = self._ensure(
                 "co_building_units",
                 self._find(
                     select(Participant)
@@ -422,6 +934,7 @@ class _Loader:
                     credit_code=credit_code,
                 ),
             )
+            self.participants[unit_handle(index)] = unit.id
 
     def load_teams(self) -> None:
         for community in COMMUNITIES:
@@ -433,13 +946,14 @@ class _Loader:
                     lambda: create_team(self.session, org=org, name=name, founded_on=founded_on),
                 )
 
-    def load_resident(self, resident: Resident) -> None:
+    def load_resident(self, resident: Resident, handle: str) -> None:
         """Register the resident's roles, then their team places and passbook balance."""
         grid = self.orgs[resident.grid_code]
         community = self.session.get(OrgNode, grid.community_id)
         participant = self._volunteer(resident, grid) if resident.volunteer_number else None
         if resident.employer:  # a volunteer who reports in stays the same participant
             participant = self._party_member(resident, grid)
+        self.participants[handle] = participant.id
         for name, joined_on in resident.teams:
             team = self.teams[community.id, name]
             self._ensure(
@@ -508,3 +1022,115 @@ class _Loader:
         )
         self._count("opening_balances", new=not recorded.replayed)
 
+    def load_rules(self) -> None:
+        """Publish the default rules at the district, unless a version is published there already."""
+        district = self.orgs[DISTRICT_CODE]
+        present = versions(self.session, district)
+        self.present["rule_set_versions"] += len(present)
+        if not any(version.status == RuleSetStatus.PUBLISHED for version in present):
+            publish_default(self.session, actor=self.actor, org=district, now=RULES_PUBLISHED_AT)
+            self.new["rule_set_versions"] += 1
+
+    def enter(self, step: Step) -> None:
+        """Enter one step of the season the way staff (or the volunteer) would."""
+        if isinstance(step, PlannedEvent):
+            self._event(step)
+        elif isinstance(step, PlannedReport):
+            self._report(step)
+        elif isinstance(step, PlannedCorrection):
+            self._correction(step)
+        else:
+            self._activity(step)
+
+    def _activity(self, planned: PlannedService) -> None:
+        recorded = record_activity(
+            self.session,
+            actor=self.actor,
+            org=self.orgs[planned.community],
+            service=self._service(planned),
+            idempotency_key=planned.key,
+            now=ENTERED_AT,
+        )
+        self._entered(recorded, planned.key)
+
+    def _service(self, planned: PlannedService) -> Service:
+        return Service(
+            participant_id=self.participants[planned.who],
+            activity_type=planned.activity_type,
+            started_at=planned.started_at,
+            ended_at=planned.ended_at,
+            quantity=planned.quantity,
+            description=planned.description,
+        )
+
+    def _entered(self, recorded: RecordedActivity, key: str) -> RecordedActivity:
+        self._count("activities", new=not recorded.replayed)
+        self.activities[key] = recorded.activity.id
+        return recorded
+
+    def _event(self, planned: PlannedEvent) -> None:
+        recorded = record_event(
+            self.session,
+            actor=self.actor,
+            org=self.orgs[planned.community],
+            title=planned.title,
+            activity_type=planned.activity_type,
+            started_at=planned.started_at,
+            ended_at=planned.ended_at,
+            attendees=[Attendee(self.participants[who], started_at=late) for who, late in planned.attendees],
+            idempotency_key=planned.key,
+            tags=planned.tags,
+            now=ENTERED_AT,
+        )
+        self._count("events", new=not recorded.replayed)
+        self._count("activities", new=not recorded.replayed, records=len(recorded.activities))
+
+    def _report(self, planned: PlannedReport) -> None:
+        """Let the volunteer report their own service, and have the staff member review it (or not yet)."""
+        service = planned.service
+        recorded = self._entered(
+            report_own_service(
+                self.session,
+                actor=self._reporter(service.who),
+                org=self.orgs[service.community],
+                service=self._service(service),
+                idempotency_key=service.key,
+                now=ENTERED_AT,
+            ),
+            service.key,
+        )
+        if planned.approved is None:
+            self.pending_reports.append(recorded.activity.id)
+            return
+        review_report(
+            self.session,
+            actor=ensure_user(self.session, STAFF_USERNAME, STAFF_DISPLAY_NAME),
+            activity_id=recorded.activity.id,
+            approve=planned.approved,
+            reason=planned.reason,
+            now=ENTERED_AT,
+        )
+
+    def _reporter(self, who: str) -> AppUser:
+        """Return the volunteer's own user, linked to them (users are not ledger rows: set it in place)."""
+        participant = self.session.get(Participant, self.participants[who])
+        user = ensure_user(self.session, REPORTER_USERNAME, participant.display_name)
+        if user.participant_id != participant.id:
+            user.participant_id = participant.id
+            self.session.flush()
+        return user
+
+    def _correction(self, planned: PlannedCorrection) -> None:
+        original = planned.original
+        self._entered(
+            correct_activity(
+                self.session,
+                actor=self.actor,
+                activity_id=self.activities[original.key],
+                service=self._service(replace(original, ended_at=planned.ended_at)),
+                reason=planned.reason,
+                idempotency_key=planned.key,
+                now=ENTERED_AT,
+            ),
+            planned.key,
+        )

@@ -389,7 +389,7 @@ class Transaction(db.Model):
     #: SHA-256 of the request's canonical content; the same key with other content is refused.
     request_digest: Mapped[str] = mapped_column(String(64), nullable=False)
     #: The recorded service this transaction scores, when it scores one.
-    activity_id: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    activity_id: Mapped[int | None] = mapped_column(BigInteger, nullable=True, index=True)
     #: Verified service minutes this transaction records (negative on a reversal).
     service_minutes: Mapped[int] = mapped_column(BigInteger, nullable=False, default=0, server_default="0")
     #: The participant account whose service (minutes, activity count) this transaction records.

@@ -163,7 +163,9 @@ def score_activity(facts: ServiceFacts, rules: RuleSet, earned: EarnedSoFar) -> 
     day_kind = rules.calendar.day_kind(activity.business_date)
     night = _night_time(activity, rules.multipliers.night)
     is_night = night * 2 >= activity.end - activity.start
-    candidates = _multiplier_candidates(rules.multipliers, day_kind, is_night, facts.tags, activity.category)
+    candidates = _multiplier_candidates(
+        rules.multipliers, day_kind, is_night, facts.tags, activity.category, service=activity.kind.counts_as_service
+    )
     steps: list[dict] = []
     points, minutes = _points_and_minutes(facts, activity, rules, earned, candidates, steps)
     service_minutes = minutes if activity.kind.counts_as_service else 0
@@ -214,8 +216,9 @@ def _points_and_minutes(
     points = _multiplied(points, candidates, rules.multipliers.combine, steps)
     activity_limit = caps.points_per_activity if kind.max_points is None else kind.max_points
     points = _capped(steps, "cap_activity", "points", points, activity_limit)
-    points = _capped(steps, "cap_month", "points", points, caps.points_per_month, earned.month_points)
-    points = _capped(steps, "cap_year", "points", points, caps.points_per_year, earned.year_points)
+    if activity.category is not Category.UNIT:  # the month and year caps are per person
+        points = _capped(steps, "cap_month", "points", points, caps.points_per_month, earned.month_points)
+        points = _capped(steps, "cap_year", "points", points, caps.points_per_year, earned.year_points)
     return points, minutes
 
 
@@ -359,17 +362,25 @@ def _base_points(kind: ActivityType, minutes: int, quantity: int | None, steps: 
 
 
 def _multiplier_candidates(
-    multipliers: Multipliers, day_kind: str, is_night: bool, tags: frozenset[str], category: Category
+    multipliers: Multipliers,
+    day_kind: str,
+    is_night: bool,
+    tags: frozenset[str],
+    category: Category,
+    *,
+    service: bool,
 ) -> list[dict]:
     """Return the multipliers whose condition holds, in the fixed order: day kind, night, tags (sorted), category.
 
+    Weekend, holiday and night reward giving up one's own time, so they apply only to types
+    that count as service time: a unit signing an agreement on a holiday earns no more for it.
     A percent of 100 changes nothing and is left out, so that it never counts as the highest.
     """
     candidates = []
     day_percent = {"holiday": multipliers.holiday_percent, "weekend": multipliers.weekend_percent}.get(day_kind)
-    if day_percent is not None:
+    if service and day_percent is not None:
         candidates.append({"reason": day_kind, "percent": day_percent})
-    if is_night:
+    if service and is_night:
         candidates.append({"reason": "night", "percent": multipliers.night.percent})
     for tag in sorted(tags & multipliers.tags.keys()):
         candidates.append({"reason": "tag", "tag": tag, "percent": multipliers.tags[tag]})

@@ -63,13 +63,11 @@ class RunningTotals:
     def earned_before(self, account_id: int, day: dt.date) -> EarnedSoFar:
         """Return what the write path's ``earned_so_far`` returned at this point of the ledger."""
         day_row = self.totals.get((account_id, "day", day), {})
-        months = [
-            self.totals.get((account_id, "month", dt.date(day.year, month, 1)), {}) for month in range(1, day.month + 1)
-        ]
+        months = {month: self.totals.get((account_id, "month", dt.date(day.year, month, 1)), {}) for month in range(1, 13)}
         return EarnedSoFar(
             day_minutes=max(day_row.get("service_minutes", 0), 0),
-            month_points=max(months[-1].get("points_earned", 0), 0),
-            year_points=max(sum(month.get("points_earned", 0) for month in months), 0),
+            month_points=max(months[day.month].get("points_earned", 0), 0),
+            year_points=max(sum(month.get("points_earned", 0) for month in months.values()), 0),
         )
 
 

@@ -65,9 +65,10 @@ def publish(session: Session, *, actor: AppUser, version_id: int, now: dt.dateti
     version = _version(session, version_id)
     if version.status == RuleSetStatus.PUBLISHED:
         raise RuleSetPublished(f"version {version.version} is already published", field="version_id")
-    version.status = RuleSetStatus.PUBLISHED
-    version.published_by_id = actor.id
+    publisher_id = actor.id  # read first: loading it may flush, and a half-published row is refused
+    version.published_by_id = publisher_id
     version.published_at = now or utc_now()
+    version.status = RuleSetStatus.PUBLISHED
     session.flush()
     return version
 

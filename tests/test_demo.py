@@ -1,25 +1,50 @@
-"""The demo street: its promised sizes, a second load that adds nothing, and a ledger that verifies."""
+"""The demo street and its season: promised sizes and variety, a second load that adds nothing, a ledger that verifies.
+
+Loading the whole season takes a while (every activity goes through the recording service), so
+the tests that do not need it load the street alone or the season's first days (``through``), and
+one test, on SQLite, loads the whole season through ``ledger demo`` and checks all it promises.
+"""
 
 from __future__ import annotations
 
 import datetime as dt
+from collections import Counter, defaultdict
 
 import pytest
 from sqlalchemy import func, select
 
 from ledger import identity
 from ledger.db import db
-from ledger.demo import CARRY_OVER_DATE, PASSBOOK_POINTS, Tally, load_demo, plan_residents
+from ledger.demo import (
+    CARRY_OVER_DATE,
+    ENTERED_AT,
+    PASSBOOK_POINTS,
+    SEASON,
+    PlannedCorrection,
+    PlannedEvent,
+    PlannedReport,
+    PlannedService,
+    Tally,
+    load_demo,
+    plan_residents,
+    plan_season,
+)
 from ledger.errors import Conflict
 from ledger.models import (
     Account,
     AccountKind,
+    Activity,
+    ActivityReview,
+    ActivitySource,
     CoBuildingUnit,
     EmployerUnit,
     OrgKind,
     OrgNode,
     PartyMember,
+    PeriodKind,
+    PeriodTotal,
     Posting,
+    RuleSetVersion,
     Team,
     TeamMember,
     Transaction,
@@ -27,7 +52,12 @@ from ledger.models import (
     UnitKind,
     Volunteer,
 )
+from ledger.ruleset_schema import default_rules_text, parse_rule_set
 from ledger.verify import verify_ledger
+
+DEFAULT_RULES = parse_rule_set(default_rules_text())
+#: The season's first ten days: the New Year holidays, a make-up working Sunday, workdays, a weekend.
+FIRST_DAYS = dt.date(2026, 1, 10)
 
 #: The table each line of the summary counts (the demo is all a fresh database holds).
 SUMMARY_TABLES = {
@@ -38,16 +68,23 @@ SUMMARY_TABLES = {
     "co_building_units": "co_building_unit",
     "teams": "team",
     "team_members": "team_member",
-    "opening_balances": "ledger_transaction",
+    "rule_set_versions": "rule_set_version",
+    "events": "service_event",
+    "activities": "activity",
 }
 
 
 @pytest.fixture
 def load(app, session, write):
-    """Return a callable that loads the demo street in one committed write and returns the summary."""
+    """Return a callable that loads the demo in one committed write and returns the summary.
 
-    def run(seed: int = 2026):
-        return write(lambda: load_demo(session, seed=seed, id_number_key=app.config["LEDGER_ID_NUMBER_KEY"]))
+    It loads the street alone unless ``through`` names a later day of the season.
+    """
+
+    def run(seed: int = 2026, through: dt.date = CARRY_OVER_DATE):
+        return write(
+            lambda: load_demo(session, seed=seed, id_number_key=app.config["LEDGER_ID_NUMBER_KEY"], through=through)
+        )
 
     return run
 
@@ -63,6 +100,24 @@ def row_counts(session) -> dict[str, int]:
     }
 
 
+def assert_summary_counts_the_tables(session, summary) -> None:
+    counts = row_counts(session)
+    for name, table in SUMMARY_TABLES.items():
+        assert getattr(summary, name) == Tally(total=counts[table], new=counts[table]), name
+    openings = count(session, select(Transaction).where(Transaction.kind == TransactionKindCode.OPENING_BALANCE))
+    assert summary.opening_balances == Tally(total=openings, new=openings)
+
+
+def earn_breakdowns(session) -> list[dict]:
+    return list(
+        session.execute(
+            select(Transaction.breakdown).where(
+                Transaction.kind == TransactionKindCode.EARN, Transaction.activity_id.is_not(None)
+            )
+        ).scalars()
+    )
+
+
 def test_the_same_seed_plans_the_same_residents_with_valid_id_numbers():
     residents = plan_residents(2026)
 
@@ -76,7 +131,62 @@ def test_the_same_seed_plans_the_same_residents_with_valid_id_numbers():
     assert sum(born > dt.date(2008, 11, 30) for born in births) >= 3  # a few teenagers volunteer
 
 
-def test_demo_loads_a_street_with_the_promised_sizes(session, load):
+def planned_periods(steps) -> dict[str, list[tuple[dt.datetime, dt.datetime]]]:
+    """Return each participant's planned service as (start, end), as first entered (before any correction)."""
+    periods = defaultdict(list)
+    for step in steps:
+        if isinstance(step, PlannedEvent):
+            for who, late in step.attendees:
+                periods[who].append((late or step.started_at, step.ended_at))
+        elif not isinstance(step, PlannedCorrection):
+            service = step.service if isinstance(step, PlannedReport) else step
+            periods[service.who].append((service.started_at, service.ended_at))
+    return periods
+
+
+@pytest.mark.parametrize("seed", [2026, 7])
+def test_the_season_plan_is_repeatable_in_season_and_overlaps_nobody(seed):
+    residents = plan_residents(seed)
+    steps = plan_season(residents, seed)
+
+    assert plan_season(residents, seed) == steps
+    assert [step.when for step in steps] == sorted(step.when for step in steps)
+    assert len({step.key for step in steps}) == len(steps)
+    for who, periods in planned_periods(steps).items():
+        periods.sort()
+        assert all(SEASON[0] <= start.date() and end <= ENTERED_AT for start, end in periods), who
+        assert all(end <= next_start for (_, end), (next_start, _) in zip(periods, periods[1:])), who
+    corrections = [step for step in steps if isinstance(step, PlannedCorrection)]
+    assert len(corrections) == 1
+    assert corrections[0].original.started_at < corrections[0].ended_at < corrections[0].original.ended_at
+    assert corrections[0].when.date() <= SEASON[1]
+
+
+def test_the_season_plan_has_the_promised_variety():
+    steps = plan_season(plan_residents(2026), 2026)
+
+    events = [step for step in steps if isinstance(step, PlannedEvent)]
+    services = [step for step in steps if isinstance(step, PlannedService)]
+    reports = [step for step in steps if isinstance(step, PlannedReport)]
+    activities = len(services) + len(reports) + 1 + sum(len(event.attendees) for event in events)
+    assert 1500 <= activities <= 2500
+    planned_types = {service.activity_type for service in services} | {event.activity_type for event in events}
+    assert planned_types == set(DEFAULT_RULES.activity_types)
+    event_days = Counter(DEFAULT_RULES.calendar.day_kind(event.started_at.date()) for event in events)
+    assert event_days["holiday"] >= 6 and event_days["weekend"] >= 20
+    night = [event for event in events if "emergency" in event.tags]
+    assert night and all(event.started_at.hour == 22 for event in night)
+    assert sum(late is not None for event in events for _, late in event.attendees) > 50
+    assert sorted([(report.approved, bool(report.reason)) for report in reports], key=str) == [
+        (False, True),
+        (None, False),
+        (True, False),
+    ]
+    assert len({report.service.who for report in reports}) == 1
+    assert max(reports, key=lambda report: report.when).approved is None  # the latest waits
+
+
+def test_demo_loads_a_street_with_the_promised_sizes_and_passbook_balances(session, load):
     summary = load()
 
     communities = session.execute(select(OrgNode).where(OrgNode.kind == OrgKind.COMMUNITY)).scalars().all()
@@ -93,14 +203,12 @@ def test_demo_loads_a_street_with_the_promised_sizes(session, load):
     assert count(session, both) > 0
     assert {team.org_id for team in session.execute(select(Team)).scalars()} == {c.id for c in communities}
     assert count(session, select(TeamMember)) > 0
-    assert count(session, select(Transaction).where(Transaction.kind == TransactionKindCode.OPENING_BALANCE)) > 0
-    counts = row_counts(session)
-    for name, table in SUMMARY_TABLES.items():
-        assert getattr(summary, name) == Tally(total=counts[table], new=counts[table]), name
+    assert count(session, select(Activity)) == 0  # the street alone: its season is not loaded
+    assert_summary_counts_the_tables(session, summary)
+    assert_opening_balances_come_from_the_volunteers_community(session)
 
-def test_opening_balances_come_from_the_volunteers_community(session, load):
-    load()
 
+def assert_opening_balances_come_from_the_volunteers_community(session) -> None:
     transactions = session.execute(
         select(Transaction).where(Transaction.kind == TransactionKindCode.OPENING_BALANCE)
     ).scalars().all()
@@ -121,53 +229,113 @@ def test_opening_balances_come_from_the_volunteers_community(session, load):
     assert held == issued
 
 
-def test_running_the_demo_twice_adds_nothing(session, load):
-    load()
+def test_the_first_days_of_the_season_are_scored_by_the_default_rules_and_loading_it_again_adds_nothing(session, load):
+    summary = load(through=FIRST_DAYS)
+
+    district = session.execute(select(OrgNode).where(OrgNode.kind == OrgKind.DISTRICT)).scalar_one()
+    (rules,) = session.execute(select(RuleSetVersion)).scalars()
+    assert (rules.org_id, rules.effective_from) == (district.id, dt.date(2025, 1, 1))
+    assert summary.events.total > 0 and summary.activities.total > summary.events.total
+    assert_summary_counts_the_tables(session, summary)
+    last_start = session.execute(select(func.max(Activity.started_at))).scalar_one()
+    assert last_start.date() <= FIRST_DAYS
+    breakdowns = earn_breakdowns(session)
+    assert len(breakdowns) == summary.activities.total
+    assert {b["inputs"]["day_kind"] for b in breakdowns} == {"holiday", "weekend", "workday"}
+    assert verify_ledger(session).ok
+    session.rollback()
     before = row_counts(session)
 
-    again = load()
+    again = load(through=FIRST_DAYS)
 
     assert row_counts(session) == before
     assert again.new == 0
-    assert again.volunteers.total >= 200
+    assert again.activities == Tally(total=summary.activities.total, new=0)
     assert "(0 new)" in again.describe()
 
 
-def test_loading_another_seed_over_the_demo_is_refused_and_changes_nothing(session, load):
+def test_loading_another_seed_over_the_demo_is_refused_and_changes_nothing(session, load, runner):
     load()
     before = row_counts(session)
 
     with pytest.raises(Conflict, match="another seed"):
         load(seed=7)
-
-    assert row_counts(session) == before
-
-
-def test_ledger_verify_passes_on_the_demo(session, load, runner):
-    load()
-
-    assert verify_ledger(session).ok
-    session.rollback()
-    result = runner.invoke(args=["verify"])
-    assert result.exit_code == 0, result.output
-    assert "OK" in result.output
-
-
-def test_ledger_demo_command_loads_and_prints_the_summary(session, runner):
-    first = runner.invoke(args=["demo"])
-    second = runner.invoke(args=["demo", "--seed", "2026"])
-
-    assert first.exit_code == 0, first.output
-    assert "志愿者 volunteers: 240 (240 new)" in first.output
-    assert second.exit_code == 0, second.output
-    assert "志愿者 volunteers: 240 (0 new)" in second.output
-    assert count(session, select(Volunteer)) == 240
-
-
-def test_ledger_demo_command_refuses_another_seed_with_a_message(runner):
-    runner.invoke(args=["demo"])
-
     result = runner.invoke(args=["demo", "--seed", "7"])
 
     assert result.exit_code == 1
     assert "another seed" in result.output
+    assert row_counts(session) == before
+
+
+# The one load of the whole season, ~25 s: on SQLite only, as it scores the same on both (its first days load on both).
+@pytest.mark.sqlite_only
+def test_ledger_demo_command_loads_a_season_with_all_it_promises_and_verifies(session, runner):
+    result = runner.invoke(args=["demo"])
+
+    assert result.exit_code == 0, result.output
+    activities = session.execute(select(Activity)).scalars().all()
+    assert "志愿者 volunteers: 240 (240 new)" in result.output
+    assert f"服务记录 activities: {len(activities)} ({len(activities)} new)" in result.output
+    assert {activity.activity_type for activity in activities} == set(DEFAULT_RULES.activity_types)
+    breakdowns = earn_breakdowns(session)
+    assert {b["inputs"]["day_kind"] for b in breakdowns} == {"holiday", "weekend", "workday"}
+    steps = Counter(step["step"] for b in breakdowns for step in b["steps"])
+    assert steps["cap_month"] > 0 and steps["cap_year"] > 0 and steps["cap_activity"] > 0
+    assert any(step.get("tag") == "emergency" for b in breakdowns for step in b["steps"])
+    assert_one_correction_reversing_the_original(session)
+    pending = assert_self_reports_approved_rejected_and_pending(session)
+    assert f"activity {pending.id}, reported as demo-volunteer" in result.output
+    met = party_members_meeting_the_requirement(session)
+    assert 0 < met.count(False) < met.count(True)
+    session.rollback()
+    verified = runner.invoke(args=["verify"])
+    assert verified.exit_code == 0, verified.output
+    assert "OK" in verified.output
+
+
+def assert_one_correction_reversing_the_original(session) -> None:
+    (correction,) = session.execute(select(Activity).where(Activity.corrects_id.is_not(None))).scalars()
+    assert correction.correction_reason
+    original = session.get(Activity, correction.corrects_id)
+    assert correction.ended_at < original.ended_at
+    earns = {
+        transaction.activity_id: transaction
+        for transaction in session.execute(
+            select(Transaction).where(
+                Transaction.activity_id.in_([original.id, correction.id]), Transaction.kind == TransactionKindCode.EARN
+            )
+        ).scalars()
+    }
+    reversal = session.execute(select(Transaction).where(Transaction.reverses_id == earns[original.id].id)).scalar_one()
+    assert reversal.service_minutes == -earns[original.id].service_minutes
+    assert 0 < earns[correction.id].service_minutes < earns[original.id].service_minutes
+
+
+def assert_self_reports_approved_rejected_and_pending(session) -> Activity:
+    """Check the three self-reports and return the one still waiting for review."""
+    reports = session.execute(select(Activity).where(Activity.source == ActivitySource.SELF_REPORT)).scalars().all()
+    reviews = {review.activity_id: review for review in session.execute(select(ActivityReview)).scalars()}
+    scored = set(
+        session.execute(
+            select(Transaction.activity_id).where(Transaction.activity_id.in_([report.id for report in reports]))
+        ).scalars()
+    )
+    verdicts = [(reviews[r.id].approved if r.id in reviews else None, r.id in scored) for r in reports]
+    assert sorted(verdicts, key=str) == [(False, False), (None, False), (True, True)]
+    assert all(review.reason for review in reviews.values() if not review.approved)
+    (pending,) = [report for report in reports if report.id not in reviews]
+    return pending
+
+
+def party_members_meeting_the_requirement(session) -> list[bool]:
+    """Tell, for each party member, whether they served the rules' yearly minimum at home in the season."""
+    rows = session.execute(
+        select(func.sum(PeriodTotal.activity_count), func.sum(PeriodTotal.service_minutes))
+        .join(Account, Account.id == PeriodTotal.account_id)
+        .join(PartyMember, PartyMember.participant_id == Account.participant_id)
+        .where(PeriodTotal.period == PeriodKind.MONTH, PeriodTotal.starts_on >= SEASON[0])
+        .group_by(PartyMember.participant_id)
+    ).all()
+    least = DEFAULT_RULES.party_members
+    assert len(rows) == count(session, select(PartyMember))
+    return [activities >= least.min_activities and minutes >= least.min_hours * 60 for activities, minutes in rows]

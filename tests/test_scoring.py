@@ -266,6 +266,28 @@ def test_a_holiday_on_a_weekend_is_applied_as_a_holiday_and_never_as_a_weekend_t
     assert [step["reason"] for step in steps_named(score, "multiplier")] == ["holiday"]
 
 
+def test_weekend_holiday_and_night_reward_service_time_only_not_a_units_bookkeeping():
+    agreement = activity_type(
+        code="unit_agreement", unit=Unit.OCCURRENCE, points=100, categories=frozenset({Category.UNIT}), counts_as_service=False
+    )
+    multipliers = Multipliers(holiday_percent=150, night=NIGHT, tags={"emergency": 200})
+    rules = rule_set(agreement, multipliers=multipliers, calendar=SPRING_FESTIVAL)
+    facts = service("2026-02-16T23:00", "2026-02-17T01:00", activity_type="unit_agreement", category=Category.UNIT)
+    assert score_activity(facts, rules, EarnedSoFar()).points == 100
+    tagged = dataclasses.replace(facts, tags=frozenset({"emergency"}))
+    assert score_activity(tagged, rules, EarnedSoFar()).points == 200
+
+
+def test_the_month_and_year_caps_are_per_person_and_leave_units_alone():
+    donation = activity_type(
+        code="unit_donation", unit=Unit.QUANTITY, points=1, per_quantity=100, categories=frozenset({Category.UNIT}), counts_as_service=False
+    )
+    rules = rule_set(donation, caps=Caps(points_per_month=300, points_per_year=2400))
+    facts = service(activity_type="unit_donation", category=Category.UNIT, quantity=50_000)
+    score = score_activity(facts, rules, EarnedSoFar(month_points=290, year_points=2390))
+    assert score.points == 500 and not steps_named(score, "cap_month")
+
+
 def test_multiply_applies_day_kind_night_sorted_tags_then_category_flooring_each_time():
     multipliers = Multipliers(
         weekend_percent=150,
@@ -607,9 +629,10 @@ def test_caps_are_never_exceeded_and_nothing_is_ever_negative(case):
     score = score_activity(facts, rules, earned)
     assert score.points >= 0 and score.service_minutes >= 0
     caps, kind = rules.caps, rules.activity_types[facts.activity_type]
+    per_person = facts.category is not Category.UNIT  # the month and year caps leave units alone
     for limit, before, used in (
-        (caps.points_per_month, earned.month_points, score.points),
-        (caps.points_per_year, earned.year_points, score.points),
+        (caps.points_per_month if per_person else None, earned.month_points, score.points),
+        (caps.points_per_year if per_person else None, earned.year_points, score.points),
         (None if caps.hours_per_day is None else caps.hours_per_day * 60, earned.day_minutes, score.service_minutes),
     ):
         if limit is not None and before <= limit:
