@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 import json
+import unicodedata
 from pathlib import Path
 
 import click
@@ -328,7 +329,12 @@ def format_simulation(report, *, show_all: bool) -> str:
         f"{report.activities} activities re-scored for {len(report.participants)} participants; "
         f"{len(changed)} change. Points in the period: {before} → {after} ({after - before:+d}).",
         "",
-        f"{'参与者 participant':<22}{'积分 points':>16}{'时长 hours':>16}{'星级 stars':>12}{'排名 rank':>12}  称号 titles",
+        _left("参与者 participant", 22)
+        + _right("积分 points", 16)
+        + _right("时长 hours", 18)
+        + _right("星级 stars", 12)
+        + _right("排名 rank", 12)
+        + "  称号 titles",
     ]
     for change in report.participants if show_all else changed:
         b, a = change.before, change.after
@@ -336,13 +342,29 @@ def format_simulation(report, *, show_all: bool) -> str:
             " ".join([f"+{t}" for t in sorted(a.titles - b.titles)] + [f"-{t}" for t in sorted(b.titles - a.titles)])
         )
         lines.append(
-            f"{change.name[:20]:<22}{f'{b.points} → {a.points}':>16}"
-            f"{f'{_hours(b.service_minutes)} → {_hours(a.service_minutes)}':>16}"
-            f"{f'{b.stars} → {a.stars}':>12}{f'{b.rank} → {a.rank}':>12}  {titles}"
+            _left(change.name[:10], 22)
+            + _right(f"{b.points} → {a.points}", 16)
+            + _right(f"{_hours(b.service_minutes)} → {_hours(a.service_minutes)}", 18)
+            + _right(f"{b.stars} → {a.stars}", 12)
+            + _right(f"{b.rank} → {a.rank}", 12)
+            + f"  {titles}"
         )
     if not changed and not show_all:
         lines.append("(no participant changes)")
     return "\n".join(lines)
+
+
+def _width(text: str) -> int:
+    """Return how many terminal columns ``text`` takes: Chinese characters take two."""
+    return sum(2 if unicodedata.east_asian_width(character) in "WF" else 1 for character in text)
+
+
+def _left(text: str, width: int) -> str:
+    return text + " " * max(width - _width(text), 1)
+
+
+def _right(text: str, width: int) -> str:
+    return " " * max(width - _width(text), 1) + text
 
 
 def _hours(minutes: int) -> str:

@@ -288,9 +288,13 @@ def test_ledger_demo_command_loads_a_season_with_all_it_promises_and_verifies(se
     met = party_members_meeting_the_requirement(session)
     assert 0 < met.count(False) < met.count(True)
     session.rollback()
-    verified = runner.invoke(args=["verify"])
+    verified = runner.invoke(args=["verify", "--replay"])
     assert verified.exit_code == 0, verified.output
-    assert "OK" in verified.output
+    assert f"Replayed {len(breakdowns)} scored entries" in verified.output and "OK" in verified.output
+    simulated = runner.invoke(
+        args=["rules", "simulate", "--org", "DEMO-S1", "--draft", "1", "--from", "2026-01-01", "--to", "2026-10-31"]
+    )
+    assert simulated.exit_code == 0 and "0 change" in simulated.output  # the rules in force change nobody
 
 
 def assert_one_correction_reversing_the_original(session) -> None:
