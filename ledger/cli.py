@@ -241,6 +241,20 @@ def rules_draft_command(org_code: str, publish: bool, username: str, document) -
     click.echo(f"{org_code} version {version.version} (id {version.id}) is {version.status}: {version.name}")
 
 
+@rules_group.command("edit")
+@click.argument("version_id", type=int)
+@click.argument("document", type=click.File("r", encoding="utf-8"))
+@with_appcontext
+@refusals_as_messages
+def rules_edit_command(version_id: int, document) -> None:
+    """Replace a draft's document (a published version never changes: draft a new one)."""
+    from ledger import rules
+
+    text, format = document.read(), _format_of(document.name)
+    version = write_transaction(lambda: rules.update_draft(db.session, version_id=version_id, text=text, format=format))
+    click.echo(f"Draft version {version.version} (id {version.id}) now reads: {version.name}")
+
+
 @rules_group.command("publish")
 @click.argument("version_id", type=int)
 @ACTOR_OPTION

@@ -32,10 +32,15 @@ def test_draft_publish_and_list_an_orgs_versions(runner, street, tmp_path):
     drafted = runner.invoke(args=["rules", "draft", "--org", "S", str(path)])
     assert drafted.exit_code == 0 and "S version 1" in drafted.output and "draft" in drafted.output
     version_id = drafted.output.split("(id ")[1].split(")")[0]
+    path.write_text(default_rules_text().replace("name: ", "name: 修订 ", 1), encoding="utf-8")
+    edited = runner.invoke(args=["rules", "edit", version_id, str(path)])
+    assert edited.exit_code == 0 and "now reads: 修订" in edited.output
     published = runner.invoke(args=["rules", "publish", version_id])
     assert published.exit_code == 0 and "Published version 1" in published.output
     again = runner.invoke(args=["rules", "publish", version_id])
     assert again.exit_code == 1 and "already published" in again.output
+    frozen = runner.invoke(args=["rules", "edit", version_id, str(path)])
+    assert frozen.exit_code == 1 and "never changes" in frozen.output
     listing = runner.invoke(args=["rules", "list", "--org", "S"])
     assert "published" in listing.output and "2025-01-01" in listing.output
 
