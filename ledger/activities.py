@@ -86,6 +86,33 @@ class Service:
     tags: frozenset[str] = frozenset()
     description: str | None = None
 
+    @classmethod
+    def of(cls, activity: Activity) -> Service:
+        """Return what a stored activity recorded."""
+        return cls(
+            participant_id=activity.participant_id,
+            activity_type=activity.activity_type,
+            started_at=activity.started_at,
+            ended_at=activity.ended_at,
+            travel_minutes=activity.travel_minutes,
+            quantity=activity.quantity,
+            tags=frozenset(activity.tags),
+            description=activity.description,
+        )
+
+    def facts(self, category: Category, time_zone: str) -> ServiceFacts:
+        """Return the service as the scoring engine reads it, for a category and local time zone."""
+        return ServiceFacts(
+            activity_type=self.activity_type,
+            category=category,
+            started_at=self.started_at,
+            ended_at=self.ended_at,
+            time_zone=time_zone,
+            travel_minutes=self.travel_minutes,
+            quantity=self.quantity,
+            tags=self.tags,
+        )
+
     def document(self) -> dict:
         """Return the service as canonical JSON values, for idempotency digests."""
         return {
@@ -418,7 +445,7 @@ def score_and_post(
     org = activity.org
     scoring = scoring or _prepare_scoring(session, org, activity.participant, activity.started_at)
     account, version = scoring.account, scoring.version
-    facts = _facts(activity, org, activity.participant)
+    facts = Service.of(activity).facts(participant_category(activity.participant), org.time_zone)
     score = score_activity(facts, rules_of(version), earned_so_far(session, account.id, scoring.day))
     issuance = system_account(session, org, AccountKind.ISSUANCE)
     return record_transaction(
@@ -474,19 +501,6 @@ def participant_category(participant: Participant) -> Category:
     return Category.VOLUNTEER
 
 
-def _facts(activity: Activity, org: OrgNode, participant: Participant) -> ServiceFacts:
-    return ServiceFacts(
-        activity_type=activity.activity_type,
-        category=participant_category(participant),
-        started_at=activity.started_at,
-        ended_at=activity.ended_at,
-        time_zone=org.time_zone,
-        travel_minutes=activity.travel_minutes,
-        quantity=activity.quantity,
-        tags=frozenset(activity.tags),
-    )
-
-
 def _add_activity(
     session: Session,
     *,
@@ -521,20 +535,7 @@ def _add_activity(
         )
     scoring = _prepare_scoring(session, org, participant, service.started_at)
     # Checks the activity type, category, quantity and duration before anything is stored.
-    score_activity(
-        ServiceFacts(
-            activity_type=service.activity_type,
-            category=participant_category(participant),
-            started_at=service.started_at,
-            ended_at=service.ended_at,
-            time_zone=org.time_zone,
-            travel_minutes=service.travel_minutes,
-            quantity=service.quantity,
-            tags=service.tags,
-        ),
-        rules_of(scoring.version),
-        EarnedSoFar(),
-    )
+    score_activity(service.facts(participant_category(participant), org.time_zone), rules_of(scoring.version), EarnedSoFar())
     _check_no_overlap(session, service, org, replacing=corrects)
     activity = Activity(
         org_id=org.id,

@@ -25,7 +25,8 @@ from sqlalchemy.orm import Session, aliased
 
 from ledger.errors import LedgerError
 from ledger.models import Account, AccountKind, Activity, Posting, RuleSetVersion, Transaction, TransactionKindCode
-from ledger.points import EarnedSoFar, ServiceFacts, score_activity
+from ledger.activities import Service
+from ledger.points import EarnedSoFar, score_activity
 from ledger.rules import rules_of
 from ledger.rulesets import Category
 from ledger.transactions import PERIOD_TOTAL_COLUMNS, activity_count_change, period_effects, period_starts
@@ -128,16 +129,7 @@ def _replay_entry(session, transaction, postings, versions, running: RunningTota
         )
     try:
         score = score_activity(
-            ServiceFacts(
-                activity_type=activity.activity_type,
-                category=Category(inputs.get("category")),
-                started_at=activity.started_at,
-                ended_at=activity.ended_at,
-                time_zone=inputs.get("time_zone"),
-                travel_minutes=activity.travel_minutes,
-                quantity=activity.quantity,
-                tags=frozenset(activity.tags),
-            ),
+            Service.of(activity).facts(Category(inputs.get("category")), inputs.get("time_zone")),
             rules_of(version),
             earned,
         )

@@ -32,12 +32,12 @@ from ledger.models import (
     Transaction,
     TransactionKindCode,
 )
-from ledger.points import ServiceFacts, score_activity
+from ledger.points import score_activity
 from ledger.replay import RunningTotals
 from ledger.rewards import YearRecord, party_requirement_met, standings, star_standing, title_eligibility
 from ledger.rules import rules_of, version_in_force
 from ledger.rulesets import Category, RuleSet
-from ledger.activities import participant_category
+from ledger.activities import Service, participant_category
 
 MAX_PERIOD = dt.timedelta(days=366)
 
@@ -100,16 +100,7 @@ def simulate(session: Session, *, org: OrgNode, draft: RuleSet, draft_name: str,
     for transaction, activity, participant_id, credited in entries:
         inputs = transaction.breakdown["inputs"]
         score = score_activity(
-            ServiceFacts(
-                activity_type=activity.activity_type,
-                category=Category(inputs["category"]),
-                started_at=activity.started_at,
-                ended_at=activity.ended_at,
-                time_zone=inputs["time_zone"],
-                travel_minutes=activity.travel_minutes,
-                quantity=activity.quantity,
-                tags=frozenset(activity.tags),
-            ),
+            Service.of(activity).facts(Category(inputs["category"]), inputs["time_zone"]),
             draft,
             running.earned_before(transaction.subject_account_id, transaction.business_date),
         )
