@@ -161,6 +161,8 @@ class Participant(db.Model):
     kind: Mapped[str] = mapped_column(String(16), nullable=False)
     #: Name shown to staff; a person's real name or a unit's name.
     display_name: Mapped[str] = mapped_column(String(200), nullable=False)
+    #: Left out of public rankings (staff still see them); minors are out unless they opt in.
+    ranking_opt_out: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False, server_default=text("false"))
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, nullable=False, default=utc_now)
 
     org: Mapped[OrgNode] = relationship()
@@ -439,17 +441,23 @@ class Posting(db.Model):
 class PeriodKind(StrEnum):
     DAY = "day"
     MONTH = "month"
+    YEAR = "year"
 
 
 class PeriodTotal(db.Model):
-    """A participant account's totals for one day or month (in the org's time zone).
+    """A participant account's totals for one day, month or year (in the org's time zone).
 
     Changed only by the ledger write path, in the same database transaction as the postings;
-    ``ledger verify`` recomputes every row from the postings. A year is the sum of its months.
+    ``ledger verify`` recomputes every row from the postings. A ranking reads one row per
+    person for a year or a month, and never the ledger itself.
     """
 
     __tablename__ = "period_total"
-    __table_args__ = (CheckConstraint(_in("period", PeriodKind), name="period"),)
+    __table_args__ = (
+        CheckConstraint(_in("period", PeriodKind), name="period"),
+        # A ranking reads every row of one period; the account id then finds the person.
+        Index("ix_period_total_period_starts_on", "period", "starts_on", "account_id"),
+    )
 
     account_id: Mapped[int] = mapped_column(ForeignKey("account.id"), primary_key=True)
     period: Mapped[str] = mapped_column(String(8), primary_key=True)
@@ -591,8 +599,152 @@ class ActivityReview(db.Model):
     activity: Mapped[Activity] = relationship(back_populates="review")
 
 
+class RewardKind(StrEnum):
+    #: Goods on the reward shelf (爱心超市).
+    GOODS = "goods"
+    #: A service, such as a haircut or a health check.
+    SERVICE = "service"
+    #: Priority for a community service (welfare linkage), granted rather than handed over.
+    PRIORITY = "priority"
+
+
+class LimitPeriod(StrEnum):
+    MONTH = "month"
+    YEAR = "year"
+    EVER = "ever"
+
+
+class Reward(db.Model):
+    """Something points can buy on an org's reward shelf, with its price, stock and limits."""
+
+    __tablename__ = "reward"
+    __table_args__ = (
+        UniqueConstraint("org_id", "name"),
+        CheckConstraint(_in("kind", RewardKind), name="kind"),
+        CheckConstraint("price_points > 0", name="price_positive"),
+        CheckConstraint("stock IS NULL OR stock >= 0", name="stock_not_negative"),
+        CheckConstraint("per_person_limit IS NULL OR per_person_limit > 0", name="limit_positive"),
+        CheckConstraint(_in("limit_period", LimitPeriod), name="limit_period"),
+        CheckConstraint("min_star_level BETWEEN 0 AND 10", name="min_star_level"),
+        CheckConstraint("active_to IS NULL OR active_to >= active_from", name="active_period"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    #: The org whose shelf holds it; redemptions are in this org's books.
+    org_id: Mapped[int] = mapped_column(ForeignKey("org_node.id"), nullable=False, index=True)
+    name: Mapped[str] = mapped_column(String(200), nullable=False)
+    description: Mapped[str | None] = mapped_column(String(500), nullable=True)
+    kind: Mapped[str] = mapped_column(String(16), nullable=False)
+    price_points: Mapped[int] = mapped_column(Integer, nullable=False)
+    #: Units left; ``None`` for no limit. Changed only with a stock movement.
+    stock: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    #: What one unit is worth in yuan, for the liability view; ``None`` when unknown.
+    unit_value_yuan: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    #: Units one person may redeem per ``limit_period``; ``None`` for no limit.
+    per_person_limit: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    limit_period: Mapped[str] = mapped_column(String(8), nullable=False, default=LimitPeriod.EVER)
+    min_star_level: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
+    active_from: Mapped[dt.date] = mapped_column(Date, nullable=False)
+    active_to: Mapped[dt.date | None] = mapped_column(Date, nullable=True)
+    created_by_id: Mapped[int] = mapped_column(ForeignKey("app_user.id"), nullable=False)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, nullable=False, default=utc_now)
+
+    org: Mapped[OrgNode] = relationship()
+
+
+class StockReason(StrEnum):
+    INITIAL = "initial"
+    RESTOCK = "restock"
+    #: Given by a co-building unit, which earns unit points for it.
+    DONATION = "donation"
+    REDEMPTION = "redemption"
+    CANCELLATION = "cancellation"
+
+
+class StockMovement(db.Model):
+    """One change of a reward's stock; the stock always equals the sum of its movements."""
+
+    __tablename__ = "stock_movement"
+    __table_args__ = (
+        CheckConstraint("change != 0", name="change_nonzero"),
+        CheckConstraint(_in("reason", StockReason), name="reason"),
+    )
+
+    id: Mapped[int] = mapped_column(BigIntId, primary_key=True)
+    reward_id: Mapped[int] = mapped_column(ForeignKey("reward.id"), nullable=False, index=True)
+    change: Mapped[int] = mapped_column(Integer, nullable=False)
+    reason: Mapped[str] = mapped_column(String(16), nullable=False)
+    redemption_id: Mapped[int | None] = mapped_column(ForeignKey("redemption.id"), nullable=True)
+    #: The donating co-building unit, for a donation.
+    donor_id: Mapped[int | None] = mapped_column(ForeignKey("participant.id"), nullable=True)
+    recorded_by_id: Mapped[int] = mapped_column(ForeignKey("app_user.id"), nullable=False)
+    recorded_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, nullable=False)
+
+
+class RedemptionStatus(StrEnum):
+    REQUESTED = "requested"
+    FULFILLED = "fulfilled"
+    CANCELLED = "cancelled"
+
+
+class Redemption(db.Model):
+    """Points spent on a reward: requested, then fulfilled (handed over) or cancelled (refunded)."""
+
+    __tablename__ = "redemption"
+    __table_args__ = (
+        UniqueConstraint("org_id", "requested_by_id", "idempotency_key"),
+        CheckConstraint("quantity > 0", name="quantity_positive"),
+        CheckConstraint("points > 0", name="points_positive"),
+        CheckConstraint(_in("status", RedemptionStatus), name="status"),
+        CheckConstraint("(status = 'fulfilled') = (fulfilled_at IS NOT NULL)", name="fulfilled_has_time"),
+        CheckConstraint("(status = 'cancelled') = (cancelled_at IS NOT NULL)", name="cancelled_has_time"),
+        Index("ix_redemption_participant_reward", "participant_id", "reward_id"),
+    )
+
+    id: Mapped[int] = mapped_column(BigIntId, primary_key=True)
+    org_id: Mapped[int] = mapped_column(ForeignKey("org_node.id"), nullable=False)
+    reward_id: Mapped[int] = mapped_column(ForeignKey("reward.id"), nullable=False)
+    participant_id: Mapped[int] = mapped_column(ForeignKey("participant.id"), nullable=False)
+    quantity: Mapped[int] = mapped_column(Integer, nullable=False)
+    points: Mapped[int] = mapped_column(Integer, nullable=False)
+    status: Mapped[str] = mapped_column(String(16), nullable=False)
+    #: The redeem transaction that spent the points.
+    transaction_id: Mapped[int] = mapped_column(ForeignKey("ledger_transaction.id"), nullable=False, unique=True)
+    #: The day it counts against the person's limit, in the shelf org's time zone.
+    requested_on: Mapped[dt.date] = mapped_column(Date, nullable=False)
+    idempotency_key: Mapped[str] = mapped_column(String(128), nullable=False)
+    request_digest: Mapped[str] = mapped_column(String(64), nullable=False)
+    requested_by_id: Mapped[int] = mapped_column(ForeignKey("app_user.id"), nullable=False)
+    requested_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, nullable=False)
+    fulfilled_by_id: Mapped[int | None] = mapped_column(ForeignKey("app_user.id"), nullable=True)
+    fulfilled_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    cancelled_by_id: Mapped[int | None] = mapped_column(ForeignKey("app_user.id"), nullable=True)
+    cancelled_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    cancel_reason: Mapped[str | None] = mapped_column(String(500), nullable=True)
+
+    reward: Mapped[Reward] = relationship()
+    participant: Mapped[Participant] = relationship()
+
+
+class TitleAward(db.Model):
+    """An annual title granted to a participant (评优), from the eligibility the rules gave."""
+
+    __tablename__ = "title_award"
+    __table_args__ = (UniqueConstraint("participant_id", "title_code", "year"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    #: The org that granted it (a street or a community).
+    org_id: Mapped[int] = mapped_column(ForeignKey("org_node.id"), nullable=False, index=True)
+    participant_id: Mapped[int] = mapped_column(ForeignKey("participant.id"), nullable=False)
+    title_code: Mapped[str] = mapped_column(String(40), nullable=False)
+    year: Mapped[int] = mapped_column(Integer, nullable=False)
+    rule_set_version_id: Mapped[int] = mapped_column(ForeignKey("rule_set_version.id"), nullable=False)
+    granted_by_id: Mapped[int] = mapped_column(ForeignKey("app_user.id"), nullable=False)
+    granted_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, nullable=False)
+
+
 #: Tables the database refuses to UPDATE, DELETE or TRUNCATE.
-APPEND_ONLY_MODELS = (Transaction, Posting, Activity, ActivityReview, ServiceEvent)
+APPEND_ONLY_MODELS = (Transaction, Posting, Activity, ActivityReview, ServiceEvent, StockMovement, TitleAward)
 APPEND_ONLY_TABLES = tuple(model.__tablename__ for model in APPEND_ONLY_MODELS)
 
 __all__ = [
@@ -609,8 +761,16 @@ __all__ = [
     "OrgNode",
     "Participant",
     "ParticipantKind",
+    "LimitPeriod",
     "PeriodKind",
     "PeriodTotal",
+    "Redemption",
+    "RedemptionStatus",
+    "Reward",
+    "RewardKind",
+    "StockMovement",
+    "StockReason",
+    "TitleAward",
     "PartyMember",
     "Person",
     "Posting",

@@ -420,8 +420,12 @@ def activity_count_change(activity_id: int | None, has_postings: bool, service_m
 
 
 def period_starts(business_date: dt.date) -> tuple[tuple[str, dt.date], ...]:
-    """Return the (period, first day) pairs a business date counts in."""
-    return ((PeriodKind.DAY, business_date), (PeriodKind.MONTH, business_date.replace(day=1)))
+    """Return the (period, first day) pairs a business date counts in: its day, month and year."""
+    return (
+        (PeriodKind.DAY, business_date),
+        (PeriodKind.MONTH, business_date.replace(day=1)),
+        (PeriodKind.YEAR, business_date.replace(month=1, day=1)),
+    )
 
 
 def _add_to_period_totals(session: Session, entry: Entry, accounts: dict[int, Account]) -> None:

@@ -66,9 +66,9 @@ def test_a_consistent_forgery_of_amounts_and_balances_is_still_caught_by_the_has
         statements += [
             f"UPDATE posting SET balance_after = balance_after + {amount} WHERE account_id = {account_id}",
             f"UPDATE account SET balance = balance + {amount} WHERE id = {account_id}",
-            # The day and the month of the edited transaction both start on 1 November.
+            # The edited transaction's day and month start on 1 November, its year on 1 January.
             f"UPDATE period_total SET points_earned = points_earned + {amount} "
-            f"WHERE account_id = {account_id} AND starts_on = '2026-11-01'",
+            f"WHERE account_id = {account_id} AND starts_on IN ('2026-11-01', '2026-01-01')",
         ]
     tamper(app, *statements)
     report = verify_ledger(session)
