@@ -18,7 +18,7 @@ from typing import Callable, TypeVar
 
 from flask import current_app
 from flask_sqlalchemy import SQLAlchemy
-from sqlalchemy import MetaData, event
+from sqlalchemy import BigInteger, MetaData, cast, event, func
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import DeclarativeBase
@@ -48,6 +48,11 @@ WRITE_OPTION = "ledger_write"
 
 _TRANSIENT_PG_STATES = {"40001", "40P01"}  # serialization_failure, deadlock_detected
 _TRANSIENT_SQLITE_ERRORS = {"SQLITE_BUSY", "SQLITE_BUSY_SNAPSHOT", "SQLITE_LOCKED"}
+
+
+def integer_sum(column):
+    """Sum integers as an integer: PostgreSQL sums BIGINT as NUMERIC, which reaches Python as Decimal."""
+    return cast(func.coalesce(func.sum(column), 0), BigInteger)
 
 
 def init_app(app) -> None:

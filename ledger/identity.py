@@ -57,6 +57,11 @@ def birth_date(number: str, *, field: str = "id_number") -> dt.date:
     return born
 
 
+def age_on(born: dt.date, day: dt.date) -> int:
+    """Return a person's age in whole years on ``day``."""
+    return day.year - born.year - ((day.month, day.day) < (born.month, born.day))
+
+
 def mask(number: str) -> str:
     """Return the number with everything but the region code and the last four hidden."""
     return number[:6] + "*" * 8 + number[-4:]

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from ledger.db import integer_sum
 from ledger.errors import AlreadyExists, InvalidInput, NotFound
 from ledger.models import SYSTEM_ACCOUNT_KINDS, Account, AccountKind, ChainHead, OrgKind, OrgNode
 
@@ -152,7 +153,7 @@ def tree_overview(session: Session) -> list[NodeOverview]:
     direct = {
         org_id: (count, points)
         for org_id, count, points in session.execute(
-            select(Account.org_id, func.count(), func.coalesce(func.sum(Account.balance), 0))
+            select(Account.org_id, func.count(), integer_sum(Account.balance))
             .where(Account.kind == AccountKind.PARTICIPANT)
             .group_by(Account.org_id)
         )

@@ -34,6 +34,7 @@ from ledger.models import (
 from ledger.orgs import check_name
 
 VOLUNTEER_NUMBER_PATTERN = re.compile(r"[A-Za-z0-9-]{1,32}")
+ADULT_AGE = 18
 
 
 def register_volunteer(
@@ -199,13 +200,16 @@ def _person(
             )
         return person
     participant = _new_participant(session, org=org, kind=ParticipantKind.PERSON, display_name=real_name)
+    born = identity.birth_date(number)
     person = Person(
         real_name=real_name,
         id_number_digest=identity.id_digest(number, id_number_key),
         id_number_masked=identity.mask(number),
-        birth_date=identity.birth_date(number),
+        birth_date=born,
     )
     participant.person = person
+    # A minor stays out of public rankings unless they (or their guardian) opt in later.
+    participant.ranking_opt_out = identity.age_on(born, on) < ADULT_AGE
     return person
 
 

@@ -6,10 +6,11 @@ import functools
 import unicodedata
 
 import click
+from sqlalchemy import select
 
 from ledger.db import db
-from ledger.errors import LedgerError
-from ledger.models import AppUser, OrgNode
+from ledger.errors import InvalidInput, LedgerError, NotFound
+from ledger.models import AppUser, OrgNode, Participant, Volunteer
 from ledger.orgs import org_by_code
 from ledger.users import ensure_user
 
@@ -35,6 +36,35 @@ def actor_named(username: str) -> AppUser:
 def org_coded(code: str) -> OrgNode:
     """Return the org a command names by its code."""
     return org_by_code(db.session, code)
+
+
+def participant_named(volunteer_number: str | None, participant_id: int | None) -> Participant:
+    """Return the participant a command names by volunteer number or by id (exactly one of them)."""
+    if (volunteer_number is None) == (participant_id is None):
+        raise InvalidInput("give either --volunteer NUMBER or --participant ID", field="volunteer")
+    if volunteer_number is not None:
+        participant_id = db.session.scalar(
+            select(Volunteer.participant_id).where(Volunteer.volunteer_number == volunteer_number)
+        )
+        if participant_id is None:
+            raise NotFound(f"no volunteer has number {volunteer_number}", field="volunteer")
+    participant = db.session.get(Participant, participant_id)
+    if participant is None:
+        raise NotFound(f"participant {participant_id} does not exist", field="participant")
+    return participant
+
+
+#: The two ways a command names a participant; use with :func:`participant_named`.
+PARTICIPANT_OPTIONS = (
+    click.option("--volunteer", "volunteer_number", help="Volunteer number, for example DEMO-V00012."),
+    click.option("--participant", "participant_id", type=int, help="Or a participant id."),
+)
+
+
+def participant_options(command):
+    for option in reversed(PARTICIPANT_OPTIONS):
+        command = option(command)
+    return command
 
 
 ACTOR_OPTION = click.option(

@@ -9,7 +9,7 @@ import click
 from flask import current_app
 from flask.cli import with_appcontext
 
-from ledger.cli.common import refusals_as_messages
+from ledger.cli.common import participant_named, participant_options, refusals_as_messages
 from ledger.db import db, write_transaction
 from ledger.models import utc_now
 
@@ -122,37 +122,24 @@ def checkpoint_command(output: Path | None) -> None:
 
 
 @click.command("history")
-@click.option("--volunteer", "volunteer_number", help="Volunteer number, for example DEMO-V00012.")
-@click.option("--participant", "participant_id", type=int, help="Or a participant id.")
+@participant_options
 @click.option("--limit", default=20, show_default=True, type=click.IntRange(1, 500))
 @click.option("--language", type=click.Choice(["zh", "en"]), default="zh", show_default=True)
 @with_appcontext
 @refusals_as_messages
 def history_command(volunteer_number, participant_id, limit, language) -> None:
     """Show a participant's balance and latest entries, each with why it earned what it did."""
-    from sqlalchemy import select
-
-    from ledger.errors import InvalidInput, NotFound
-    from ledger.models import Participant, Volunteer
     from ledger.points import describe_breakdown
     from ledger.transactions import participant_account, participant_history
 
-    if (volunteer_number is None) == (participant_id is None):
-        raise InvalidInput("give either --volunteer NUMBER or --participant ID", field="volunteer")
-    if volunteer_number is not None:
-        participant_id = db.session.scalar(
-            select(Volunteer.participant_id).where(Volunteer.volunteer_number == volunteer_number)
-        )
-        if participant_id is None:
-            raise NotFound(f"no volunteer has number {volunteer_number}", field="volunteer")
-    participant = db.session.get(Participant, participant_id)
-    account = participant_account(db.session, participant_id)
+    participant = participant_named(volunteer_number, participant_id)
+    account = participant_account(db.session, participant.id)
     click.echo(f"{participant.display_name} — {account.balance} points ({participant.org.name})")
     for line in participant_history(db.session, account.id, limit=limit):
         transaction = line.transaction
         balance = "" if line.balance_after is None else f"  → {line.balance_after}"
         click.echo(f"{transaction.business_date.isoformat()}  {transaction.kind:<15} {line.amount:+6d}{balance}  {transaction.memo or ''}")
-        if transaction.breakdown:
+        if transaction.breakdown and "steps" in transaction.breakdown:
             for text in describe_breakdown(transaction.breakdown, language):
                 click.echo(f"      {text}")
     db.session.rollback()

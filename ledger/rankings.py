@@ -1,0 +1,471 @@
+"""Rankings, star levels and annual titles, read from period totals (never from the ledger).
+
+A ranking orders the participants of one category in an org's subtree by the points they
+earned in a period (spending never lowers a rank), with the ties and tie-break of
+:func:`ledger.rewards.standings`. A year reads one total per person, a month one, a quarter
+three; only a range of days that is not whole months reads day totals.
+
+Public rankings leave out everyone who opted out (minors are out unless they opt in) and
+rank the rest among themselves; staff see everyone.
+"""
+
+from __future__ import annotations
+
+import calendar
+import datetime as dt
+import re
+from dataclasses import dataclass
+
+from sqlalchemy import exists, func, select
+from sqlalchemy.orm import Session, aliased
+
+from ledger.db import integer_sum
+from ledger.errors import InvalidInput, NotFound
+from ledger.models import (
+    Account,
+    CoBuildingUnit,
+    OrgKind,
+    OrgNode,
+    AppUser,
+    Participant,
+    PartyMember,
+    PeriodKind,
+    PeriodTotal,
+    TitleAward,
+    Transaction,
+    TransactionKindCode,
+    Volunteer,
+)
+from ledger.orgs import path_ids
+from ledger.rewards import (
+    Eligibility,
+    YearRecord,
+    party_requirement_met,
+    standings,
+    star_standing,
+    title_eligibility,
+)
+from ledger.rules import rules_of, version_in_force
+from ledger.rulesets import Category, RankScope
+
+MAX_PAGE = 200
+
+
+@dataclass(frozen=True)
+class Period:
+    """Days from ``start`` to ``end``, both included."""
+
+    start: dt.date
+    end: dt.date
+
+    @property
+    def label(self) -> str:
+        return self.start.isoformat() if self.start == self.end else f"{self.start.isoformat()}..{self.end.isoformat()}"
+
+    def grain(self) -> PeriodKind:
+        """Return the coarsest totals that add up to exactly this period."""
+        if self.start.month == 1 and self.start.day == 1 and (self.end.month, self.end.day) == (12, 31):
+            return PeriodKind.YEAR
+        last_day = calendar.monthrange(self.end.year, self.end.month)[1]
+        if self.start.day == 1 and self.end.day == last_day:
+            return PeriodKind.MONTH
+        return PeriodKind.DAY
+
+
+_YEAR = re.compile(r"(\d{4})")
+_MONTH = re.compile(r"(\d{4})-(\d{2})")
+_QUARTER = re.compile(r"(\d{4})[Qq]([1-4])")
+_RANGE = re.compile(r"(\d{4}-\d{2}-\d{2})\.\.(\d{4}-\d{2}-\d{2})")
+
+
+def parse_period(text: str, *, field: str = "period") -> Period:
+    """Read ``2026``, ``2026-03``, ``2026Q1`` or ``2026-03-01..2026-03-15``."""
+    text = text.strip() if isinstance(text, str) else ""
+    try:
+        if match := _YEAR.fullmatch(text):
+            year = int(match[1])
+            return Period(dt.date(year, 1, 1), dt.date(year, 12, 31))
+        if match := _MONTH.fullmatch(text):
+            year, month = int(match[1]), int(match[2])
+            return Period(dt.date(year, month, 1), dt.date(year, month, calendar.monthrange(year, month)[1]))
+        if match := _QUARTER.fullmatch(text):
+            year, first = int(match[1]), 3 * int(match[2]) - 2
+            return Period(dt.date(year, first, 1), dt.date(year, first + 2, calendar.monthrange(year, first + 2)[1]))
+        if match := _RANGE.fullmatch(text):
+            period = Period(dt.date.fromisoformat(match[1]), dt.date.fromisoformat(match[2]))
+            if period.end < period.start:
+                raise InvalidInput("the range ends before it starts", field=field)
+            if period.end - period.start > dt.timedelta(days=366):
+                raise InvalidInput("a range covers at most a year", field=field)
+            return period
+    except ValueError:
+        pass
+    raise InvalidInput("must be a year (2026), a month (2026-03), a quarter (2026Q1) or days (2026-03-01..2026-03-15)", field=field)
+
+
+@dataclass(frozen=True)
+class RankedParticipant:
+    rank: int
+    participant_id: int
+    name: str
+    points: int
+    service_minutes: int
+
+
+@dataclass(frozen=True)
+class RankingPage:
+    org: OrgNode
+    category: Category
+    period: Period
+    public: bool
+    #: How many participants are ranked in all.
+    ranked: int
+    rows: tuple[RankedParticipant, ...]
+
+
+@dataclass(frozen=True)
+class OwnStanding:
+    """One participant's place, with the people just above and just below."""
+
+    me: RankedParticipant | None
+    above: tuple[RankedParticipant, ...]
+    below: tuple[RankedParticipant, ...]
+    ranked: int
+
+
+def category_filter(category: Category):
+    """Return the condition that a participant belongs to ``category``."""
+    if category is Category.UNIT:
+        return exists().where(CoBuildingUnit.participant_id == Participant.id)
+    model = Volunteer if category is Category.VOLUNTEER else PartyMember
+    return exists().where(model.participant_id == Participant.id)
+
+
+def _check_category(category: object) -> Category:
+    try:
+        return Category(category)
+    except ValueError:
+        raise InvalidInput(f"must be one of {', '.join(Category)}", field="category") from None
+
+
+def totals_in(session: Session, *, org: OrgNode, category: Category, period: Period, public: bool):
+    """Return ``(participant_id, name, points, minutes)`` for everyone ranked, without ranking them."""
+    grain = period.grain()
+    place = aliased(OrgNode)
+    query = (
+        select(
+            Participant.id,
+            Participant.display_name,
+            integer_sum(PeriodTotal.points_earned),
+            integer_sum(PeriodTotal.service_minutes),
+        )
+        .join(Account, Account.id == PeriodTotal.account_id)
+        .join(Participant, Participant.id == Account.participant_id)
+        .join(place, place.id == Participant.org_id)
+        .where(
+            PeriodTotal.period == grain,
+            PeriodTotal.starts_on.between(period.start, period.end),
+            place.path.startswith(org.path),
+            category_filter(category),
+        )
+        .group_by(Participant.id, Participant.display_name)
+    )
+    if public:
+        query = query.where(Participant.ranking_opt_out.is_(False))
+    return session.execute(query).all()
+
+
+def _ranked(rows) -> list[RankedParticipant]:
+    names = {participant_id: name for participant_id, name, _, _ in rows}
+    return [
+        RankedParticipant(s.rank, s.participant_id, names[s.participant_id], s.points, s.service_minutes)
+        for s in standings((pid, points or 0, minutes or 0) for pid, _, points, minutes in rows)
+    ]
+
+
+def ranking(
+    session: Session,
+    *,
+    org: OrgNode,
+    category: str,
+    period: Period,
+    public: bool,
+    limit: int = 50,
+    offset: int = 0,
+) -> RankingPage:
+    """Return one page of a ranking of ``category`` in ``org``'s subtree for ``period``."""
+    category = _check_category(category)
+    if type(limit) is not int or not 1 <= limit <= MAX_PAGE:
+        raise InvalidInput(f"must be between 1 and {MAX_PAGE}", field="limit")
+    if type(offset) is not int or offset < 0:
+        raise InvalidInput("must not be negative", field="offset")
+    ranked = _ranked(totals_in(session, org=org, category=category, period=period, public=public))
+    return RankingPage(org, category, period, public, len(ranked), tuple(ranked[offset : offset + limit]))
+
+
+def own_standing(
+    session: Session,
+    *,
+    org: OrgNode,
+    category: str,
+    period: Period,
+    participant_id: int,
+    public: bool,
+    neighbours: int = 2,
+) -> OwnStanding:
+    """Return a participant's own rank and the ``neighbours`` just above and below, in one call.
+
+    Someone who opted out sees their own standing among those ranked publicly, marked with
+    the rank they would have; the others never see them.
+    """
+    category = _check_category(category)
+    if type(neighbours) is not int or not 0 <= neighbours <= 10:
+        raise InvalidInput("must be between 0 and 10", field="neighbours")
+    rows = totals_in(session, org=org, category=category, period=period, public=public)
+    if public and participant_id not in {row[0] for row in rows}:
+        rows += [row for row in totals_in(session, org=org, category=category, period=period, public=False) if row[0] == participant_id]
+    ranked = _ranked(rows)
+    position = next((index for index, row in enumerate(ranked) if row.participant_id == participant_id), None)
+    if position is None:
+        return OwnStanding(None, tuple(ranked[-neighbours:]) if neighbours else (), (), len(ranked))
+    return OwnStanding(
+        ranked[position],
+        tuple(ranked[max(position - neighbours, 0) : position]),
+        tuple(ranked[position + 1 : position + 1 + neighbours]),
+        len(ranked),
+    )
+
+
+def set_ranking_opt_out(session: Session, *, participant_id: int, opt_out: bool) -> Participant:
+    """Leave a participant out of public rankings, or let them back in."""
+    if type(opt_out) is not bool:
+        raise InvalidInput("must be true or false", field="opt_out")
+    participant = session.get(Participant, participant_id)
+    if participant is None:
+        raise NotFound(f"participant {participant_id} does not exist", field="participant_id")
+    participant.ranking_opt_out = opt_out
+    session.flush()
+    return participant
+
+
+# Star levels -----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class StarRecord:
+    level: int
+    service_minutes: int
+    next_level: int | None
+    minutes_to_next: int | None
+    #: The day each level was reached, lowest first.
+    reached: tuple[tuple[int, dt.date], ...]
+    #: The per-year variant, when the rules have one: this year's level and minutes.
+    year_level: int | None
+    year_minutes: int
+
+
+def star_record(session: Session, *, participant_id: int, today: dt.date) -> StarRecord:
+    """Return a participant's star level under the rules in force, and when each level was reached."""
+    participant = session.get(Participant, participant_id)
+    if participant is None:
+        raise NotFound(f"participant {participant_id} does not exist", field="participant_id")
+    stars = rules_of(version_in_force(session, participant.org, today)).star_levels
+    days = session.execute(
+        select(PeriodTotal.starts_on, PeriodTotal.service_minutes)
+        .where(PeriodTotal.account_id == participant.account.id, PeriodTotal.period == PeriodKind.DAY, PeriodTotal.starts_on <= today)
+        .order_by(PeriodTotal.starts_on)
+    ).all()
+    reached, cumulative, year_minutes = [], 0, 0
+    for day, minutes in days:
+        cumulative += minutes
+        if day.year == today.year:
+            year_minutes += minutes
+        while len(reached) < len(stars.hours) and cumulative >= stars.hours[len(reached)] * 60:
+            reached.append((len(reached) + 1, day))
+    standing = star_standing(max(cumulative, 0), stars.hours)
+    year_level = None if stars.per_year_hours is None else star_standing(max(year_minutes, 0), stars.per_year_hours).level
+    return StarRecord(
+        level=standing.level,
+        service_minutes=standing.service_minutes,
+        next_level=standing.next_level,
+        minutes_to_next=standing.minutes_to_next,
+        reached=tuple(reached[: standing.level]),
+        year_level=year_level,
+        year_minutes=year_minutes,
+    )
+
+
+# Annual titles ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class TitleCandidate:
+    participant_id: int
+    name: str
+    eligibility: Eligibility
+
+
+@dataclass(frozen=True)
+class TitleReport:
+    title_code: str
+    title_name: str
+    year: int
+    rule_set_version_id: int
+    candidates: tuple[TitleCandidate, ...]
+
+    @property
+    def eligible(self) -> tuple[TitleCandidate, ...]:
+        return tuple(c for c in self.candidates if c.eligibility.eligible)
+
+
+def title_reports(
+    session: Session, *, org: OrgNode, year: int, today: dt.date, title_code: str | None = None
+) -> list[TitleReport]:
+    """Say, for each annual title of the rules, who in ``org`` qualifies for ``year`` and why or why not.
+
+    Ranks are counted within the title's scope (the person's grid, community or street)
+    among the same category, staff view (opted-out people included). Party members' yearly
+    requirement counts only service in the community they reported to.
+    """
+    if type(year) is not int or not 2000 <= year <= 2100:
+        raise InvalidInput("must be a year such as 2026", field="year")
+    period = Period(dt.date(year, 1, 1), dt.date(year, 12, 31))
+    version = version_in_force(session, org, min(period.end, today))
+    rules = rules_of(version)
+    titles = [title for code, title in rules.titles.items() if title_code in (None, code)]
+    if title_code is not None and not titles:
+        raise NotFound(f"the rules in force have no title {title_code!r}", field="title")
+    reports = []
+    for title in titles:
+        scope_org = _scope_root(session, org, title.scope)
+        rows = totals_in(session, org=scope_org, category=title.category, period=period, public=False)
+        activities = _activity_counts(session, [row[0] for row in rows], period)
+        home = _home_community_service(session, [row[0] for row in rows], period) if title.category is Category.PARTY_MEMBER else {}
+        scopes, inside = _scope_of(session, [row[0] for row in rows], title.scope, org)
+        candidates = []
+        for participant_id, name, points, minutes, rank, ranked in _ranks_within_scopes(rows, scopes):
+            if participant_id not in inside:
+                continue
+            home_activities, home_minutes = home.get(participant_id, (0, 0))
+            record = YearRecord(
+                participant_id=participant_id,
+                categories=frozenset({title.category}),
+                points=points,
+                service_minutes=minutes,
+                activities=activities.get(participant_id, 0),
+                rank=rank,
+                ranked=ranked,
+                party_requirement_met=party_requirement_met(rules.party_members, home_activities, home_minutes),
+            )
+            candidates.append(TitleCandidate(participant_id, name, title_eligibility(title, record)))
+        reports.append(TitleReport(title.code, title.label.zh, year, version.id, tuple(candidates)))
+    return reports
+
+
+def award_titles(
+    session: Session, *, actor: AppUser, org: OrgNode, year: int, title_code: str, now: dt.datetime
+) -> list[TitleAward]:
+    """Grant a title to everyone eligible in ``org`` for ``year``; those already holding it keep theirs."""
+    [report] = title_reports(session, org=org, year=year, today=now.date(), title_code=title_code)
+    held = set(
+        session.execute(
+            select(TitleAward.participant_id).where(TitleAward.title_code == title_code, TitleAward.year == year)
+        ).scalars()
+    )
+    awards = [
+        TitleAward(
+            org_id=org.id,
+            participant_id=candidate.participant_id,
+            title_code=title_code,
+            year=year,
+            rule_set_version_id=report.rule_set_version_id,
+            granted_by_id=actor.id,
+            granted_at=now,
+        )
+        for candidate in report.eligible
+        if candidate.participant_id not in held
+    ]
+    session.add_all(awards)
+    session.flush()
+    return awards
+
+
+def _scope_root(session: Session, org: OrgNode, scope: RankScope) -> OrgNode:
+    """Return the node whose subtree holds everyone a rank in ``scope`` may be counted against."""
+    if org.kind in (OrgKind.DISTRICT, OrgKind.STREET) or scope is RankScope.GRID:
+        return org
+    if scope is RankScope.STREET:
+        return session.get(OrgNode, path_ids(org.path)[1])
+    return session.get(OrgNode, org.community_id)
+
+
+def _scope_of(
+    session: Session, participant_ids: list[int], scope: RankScope, org: OrgNode
+) -> tuple[dict[int, int], set[int]]:
+    """Return the node each participant is ranked in (grid, community or street), and who lies in ``org``."""
+    rows = session.execute(
+        select(Participant.id, OrgNode.id, OrgNode.path, OrgNode.community_id)
+        .join(OrgNode, OrgNode.id == Participant.org_id)
+        .where(Participant.id.in_(participant_ids))
+    ).all()
+    inside = {pid for pid, _, path, _ in rows if path.startswith(org.path)}
+    if scope is RankScope.GRID:
+        return {pid: org_id for pid, org_id, _, _ in rows}, inside
+    if scope is RankScope.COMMUNITY:
+        return {pid: community_id or org_id for pid, org_id, _, community_id in rows}, inside
+    return {pid: path_ids(path)[min(1, len(path_ids(path)) - 1)] for pid, _, path, _ in rows}, inside
+
+
+def _ranks_within_scopes(rows, scopes: dict[int, int]):
+    """Yield ``(id, name, points, minutes, rank, ranked)``, ranked among those of the same scope node."""
+    by_scope: dict[int, list] = {}
+    for row in rows:
+        by_scope.setdefault(scopes[row[0]], []).append(row)
+    for members in by_scope.values():
+        names = {pid: name for pid, name, _, _ in members}
+        ranked = standings((pid, points or 0, minutes or 0) for pid, _, points, minutes in members)
+        for standing in ranked:
+            yield standing.participant_id, names[standing.participant_id], standing.points, standing.service_minutes, standing.rank, len(ranked)
+
+
+def _activity_counts(session: Session, participant_ids: list[int], period: Period) -> dict[int, int]:
+    rows = session.execute(
+        select(Account.participant_id, integer_sum(PeriodTotal.activity_count))
+        .join(Account, Account.id == PeriodTotal.account_id)
+        .where(
+            Account.participant_id.in_(participant_ids),
+            PeriodTotal.period == PeriodKind.YEAR,
+            PeriodTotal.starts_on == period.start,
+        )
+        .group_by(Account.participant_id)
+    ).all()
+    return {pid: count or 0 for pid, count in rows}
+
+
+def _home_community_service(session: Session, participant_ids: list[int], period: Period) -> dict[int, tuple[int, int]]:
+    """Return each party member's activities and service minutes in the community they live in."""
+    where_served = aliased(OrgNode)
+    home = aliased(OrgNode)
+    reversal = aliased(Transaction)
+    rows = session.execute(
+        select(
+            Account.participant_id,
+            func.count(Transaction.id),
+            integer_sum(Transaction.service_minutes),
+        )
+        .join(Account, Account.id == Transaction.subject_account_id)
+        .join(Participant, Participant.id == Account.participant_id)
+        .join(home, home.id == Participant.org_id)
+        .join(where_served, where_served.id == Transaction.org_id)
+        .where(
+            Account.participant_id.in_(participant_ids),
+            Transaction.kind == TransactionKindCode.EARN,
+            Transaction.activity_id.is_not(None),
+            Transaction.service_minutes > 0,
+            Transaction.business_date.between(period.start, period.end),
+            where_served.community_id == home.community_id,
+            ~exists().where(reversal.reverses_id == Transaction.id),
+        )
+        .group_by(Account.participant_id)
+    ).all()
+    return {pid: (count, minutes) for pid, count, minutes in rows}

@@ -1,0 +1,279 @@
+"""Rankings, star levels and titles, read from period totals, on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import datetime as dt
+import itertools
+from zoneinfo import ZoneInfo
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from ledger.activities import Service, record_activity
+from ledger.models import Account, AccountKind, AppUser, OrgNode, Participant
+from ledger.orgs import create_org_node
+from ledger.points import transfer
+from ledger.rankings import Period, own_standing, parse_period, ranking, set_ranking_opt_out, star_record, title_reports
+from ledger.transactions import participant_account, record_transaction, reverse_transaction, system_account
+from ledger.errors import InvalidInput
+from tests.conftest import valid_id_number
+
+SHANGHAI = ZoneInfo("Asia/Shanghai")
+YEAR_2026 = Period(dt.date(2026, 1, 1), dt.date(2026, 12, 31))
+_keys = itertools.count(1)
+
+
+def earn(session, actor_id, org_id, account_id, points, day, *, minutes=0):
+    """Issue points dated ``day`` through the write path (service minutes optional)."""
+    org = session.get(OrgNode, org_id)
+    return record_transaction(
+        session,
+        actor=session.get(AppUser, actor_id),
+        org=org,
+        kind="earn",
+        legs=transfer(system_account(session, org, AccountKind.ISSUANCE).id, account_id, points),
+        business_date=day,
+        idempotency_key=f"earn-{next(_keys)}",
+        service_minutes=minutes,
+        subject_account_id=account_id if minutes else None,
+    ).transaction
+
+
+def participant_of(session, account_id) -> int:
+    return session.get(Account, account_id).participant_id
+
+
+@pytest.mark.parametrize(
+    ("text", "start", "end"),
+    [
+        ("2026", "2026-01-01", "2026-12-31"),
+        ("2026-02", "2026-02-01", "2026-02-28"),
+        ("2026Q3", "2026-07-01", "2026-09-30"),
+        ("2026-03-05..2026-03-09", "2026-03-05", "2026-03-09"),
+    ],
+)
+def test_periods_are_read_from_years_months_quarters_and_day_ranges(text, start, end):
+    assert parse_period(text) == Period(dt.date.fromisoformat(start), dt.date.fromisoformat(end))
+
+
+@pytest.mark.parametrize("text", ["26", "2026-13", "2026Q5", "2026-03-09..2026-03-05", "2025-01-01..2026-06-01", "last year"])
+def test_a_period_that_cannot_be_read_is_refused_naming_the_field(text):
+    with pytest.raises(InvalidInput) as refused:
+        parse_period(text)
+    assert refused.value.field == "period"
+
+
+@pytest.mark.parametrize(
+    ("period", "grain"),
+    [("2026", "year"), ("2026Q2", "month"), ("2026-02", "month"), ("2026-02-01..2026-02-27", "day")],
+)
+def test_a_period_reads_the_coarsest_totals_that_add_up_to_it(period, grain):
+    assert parse_period(period).grain() == grain
+
+
+def test_ties_share_a_rank_and_spending_never_lowers_one(session, write, street, actor_id, make_volunteer):
+    from tests.helpers import spend
+
+    accounts = [make_volunteer() for _ in range(4)]
+    for account_id, points in zip(accounts, (30, 50, 30, 10)):
+        write(lambda: earn(session, actor_id, street.community, account_id, points, dt.date(2026, 3, 2)))
+    write(lambda: spend(session, actor_id=actor_id, org_id=street.community, account_id=accounts[1], amount=45, key="treat"))
+
+    page = ranking(session, org=session.get(OrgNode, street.community), category="volunteer", period=YEAR_2026, public=False)
+    assert [(row.rank, row.points) for row in page.rows] == [(1, 50), (2, 30), (2, 30), (4, 10)]
+    assert page.rows[0].participant_id == participant_of(session, accounts[1])
+
+
+@settings(max_examples=8)
+@given(
+    st.lists(
+        st.tuples(st.integers(0, 5), st.integers(1, 40), st.dates(dt.date(2026, 1, 1), dt.date(2026, 12, 31))),
+        min_size=1,
+        max_size=25,
+    ),
+    st.sampled_from(["2026", "2026-03", "2026Q2", "2026-02-10..2026-05-20"]),
+)
+def test_a_ranking_agrees_with_counting_by_hand(session, write, street, actor_id, make_volunteer, earnings, period_text):
+    community = write(
+        lambda: create_org_node(
+            session, code=f"R{next(_keys)}", name="排名社区", kind="community", parent=session.get(OrgNode, street.street)
+        ).id
+    )
+    accounts = [make_volunteer(org_id=community) for _ in range(6)]
+    for person, points, day in earnings:
+        write(lambda: earn(session, actor_id, community, accounts[person], points, day))
+
+    period = parse_period(period_text)
+    expected: dict[int, int] = {}
+    for person, points, day in earnings:
+        if period.start <= day <= period.end:
+            pid = participant_of(session, accounts[person])
+            expected[pid] = expected.get(pid, 0) + points
+    page = ranking(session, org=session.get(OrgNode, community), category="volunteer", period=period, public=False, limit=200)
+    assert {row.participant_id: row.points for row in page.rows} == expected
+    for row in page.rows:
+        assert row.rank == 1 + sum(1 for points in expected.values() if points > row.points)
+
+
+def test_an_activity_at_half_past_midnight_in_shanghai_counts_in_the_next_month(
+    session, write, street, actor_id, default_rules, make_volunteer
+):
+    account_id = make_volunteer()
+    start = dt.datetime(2026, 11, 30, 16, 30, tzinfo=dt.timezone.utc)  # 00:30 on 1 December in Shanghai
+    service = Service(participant_of(session, account_id), "patrol", start, start + dt.timedelta(hours=2))
+    write(
+        lambda: record_activity(
+            session,
+            actor=session.get(AppUser, actor_id),
+            org=session.get(OrgNode, street.grid),
+            service=service,
+            idempotency_key="midnight",
+            now=dt.datetime(2026, 12, 2, tzinfo=dt.timezone.utc),
+        )
+    )
+    community = session.get(OrgNode, street.community)
+    november = ranking(session, org=community, category="volunteer", period=parse_period("2026-11"), public=False)
+    december = ranking(session, org=community, category="volunteer", period=parse_period("2026-12"), public=False)
+    assert november.ranked == 0 and [row.points for row in december.rows] == [24]  # 2 h × 10 × 120% (night)
+
+
+def test_a_reversal_takes_points_out_of_the_period_of_the_original(session, write, street, actor_id, make_volunteer):
+    account_id = make_volunteer()
+    original = write(lambda: earn(session, actor_id, street.community, account_id, 40, dt.date(2026, 3, 2)))
+    write(
+        lambda: reverse_transaction(
+            session, actor=session.get(AppUser, actor_id), transaction_id=original.id, idempotency_key="undo", reason="错录"
+        )
+    )
+    march = ranking(session, org=session.get(OrgNode, street.community), category="volunteer", period=parse_period("2026-03"), public=False)
+    assert [row.points for row in march.rows] == [0]
+
+
+def test_public_rankings_leave_out_who_opted_out_and_rank_the_rest_among_themselves(
+    session, write, street, actor_id, make_volunteer
+):
+    accounts = [make_volunteer() for _ in range(3)]
+    for account_id, points in zip(accounts, (90, 60, 30)):
+        write(lambda: earn(session, actor_id, street.community, account_id, points, dt.date(2026, 4, 1)))
+    hidden = participant_of(session, accounts[0])
+    write(lambda: set_ranking_opt_out(session, participant_id=hidden, opt_out=True))
+    community = session.get(OrgNode, street.community)
+
+    public = ranking(session, org=community, category="volunteer", period=YEAR_2026, public=True)
+    staff = ranking(session, org=community, category="volunteer", period=YEAR_2026, public=False)
+    assert [(row.rank, row.points) for row in public.rows] == [(1, 60), (2, 30)]
+    assert [row.participant_id for row in staff.rows][0] == hidden
+    own = own_standing(session, org=community, category="volunteer", period=YEAR_2026, participant_id=hidden, public=True)
+    assert own.me.rank == 1 and own.me.points == 90  # they still see where they stand
+
+
+def test_minors_are_out_of_public_rankings_unless_they_opt_in(session, write, street):
+    from ledger.participants import register_volunteer
+    from tests.conftest import ID_NUMBER_KEY
+
+    def register(number, born):
+        return register_volunteer(
+            session,
+            org=session.get(OrgNode, street.grid),
+            real_name="小明",
+            id_number=valid_id_number(born),
+            volunteer_number=number,
+            registered_on=dt.date(2026, 5, 1),
+            id_number_key=ID_NUMBER_KEY,
+        ).ranking_opt_out
+
+    assert write(lambda: register("TEEN", dt.date(2010, 6, 1))) is True
+    assert write(lambda: register("ADULT", dt.date(2008, 5, 1))) is False  # eighteen on the day
+
+
+def test_own_standing_gives_the_people_just_above_and_below(session, write, street, actor_id, make_volunteer):
+    accounts = [make_volunteer() for _ in range(7)]
+    for rank, account_id in enumerate(accounts):
+        write(lambda: earn(session, actor_id, street.community, account_id, 100 - 10 * rank, dt.date(2026, 5, 5)))
+    me = participant_of(session, accounts[3])
+    standing = own_standing(
+        session, org=session.get(OrgNode, street.community), category="volunteer", period=YEAR_2026, participant_id=me, public=False
+    )
+    assert standing.me.rank == 4 and standing.ranked == 7
+    assert [row.rank for row in standing.above] == [2, 3] and [row.rank for row in standing.below] == [5, 6]
+
+
+def test_units_and_party_members_are_ranked_in_their_own_categories(session, write, street, actor_id, make_volunteer):
+    from ledger.participants import register_co_building_unit
+
+    unit = write(
+        lambda: register_co_building_unit(
+            session, community=session.get(OrgNode, street.community), name="城东派出所", unit_kind="government_agency", reported_on=dt.date(2025, 1, 2)
+        ).id
+    )
+    unit_account = participant_account(session, unit).id
+    write(lambda: earn(session, actor_id, street.community, unit_account, 50, dt.date(2026, 6, 1)))
+    write(lambda: earn(session, actor_id, street.community, make_volunteer(), 20, dt.date(2026, 6, 1)))
+    community = session.get(OrgNode, street.community)
+    units = ranking(session, org=community, category="unit", period=YEAR_2026, public=True)
+    volunteers = ranking(session, org=community, category="volunteer", period=YEAR_2026, public=True)
+    assert [row.name for row in units.rows] == ["城东派出所"] and [row.points for row in volunteers.rows] == [20]
+
+
+def test_star_levels_say_when_each_level_was_reached(session, write, street, actor_id, default_rules, make_volunteer):
+    account_id = make_volunteer()
+    for day in range(1, 15):  # ten hours a day for fourteen days: 100 hours on 10 January
+        write(lambda: earn(session, actor_id, street.community, account_id, 10, dt.date(2026, 1, day), minutes=600))
+    record = star_record(session, participant_id=participant_of(session, account_id), today=dt.date(2026, 11, 1))
+    assert (record.level, record.service_minutes) == (1, 140 * 60)
+    assert record.reached == ((1, dt.date(2026, 1, 10)),)
+    assert (record.next_level, record.minutes_to_next) == (2, 160 * 60)
+    assert (record.year_level, record.year_minutes) == (3, 140 * 60)  # a year of 20, 50, 100 hours gives three
+
+
+def test_title_reports_say_who_qualifies_and_by_how_much_others_miss(session, write, street, actor_id, default_rules, make_volunteer):
+    busy, idle = make_volunteer(), make_volunteer()
+
+    def patrol(account_id, day, hours):
+        start = dt.datetime(2026, 3, day, 9, tzinfo=SHANGHAI)
+        service = Service(participant_of(session, account_id), "patrol", start, start + dt.timedelta(hours=hours))
+        write(
+            lambda: record_activity(
+                session, actor=session.get(AppUser, actor_id), org=session.get(OrgNode, street.grid), service=service, idempotency_key=f"p-{next(_keys)}"
+            )
+        )
+
+    for day in (2, 3, 4, 5, 6, 9, 10, 11, 12, 13):  # ten weekdays of six hours: 600 points, 60 hours
+        patrol(busy, day, 6)
+    patrol(idle, 16, 2)
+    [report] = title_reports(
+        session, org=session.get(OrgNode, street.community), year=2026, today=dt.date(2026, 11, 20), title_code="excellent_volunteer"
+    )
+    by_person = {c.participant_id: c.eligibility for c in report.candidates}
+    assert by_person[participant_of(session, busy)].eligible
+    missed = {c.criterion: c.shortfall for c in by_person[participant_of(session, idle)].criteria if not c.met}
+    assert missed == {"min_hours": 48 * 60, "min_points": 280, "min_activities": 9, "top_percent": 1}
+
+
+def test_the_rank_stars_and_titles_commands_read_like_a_report(runner, session, write, street, actor_id, default_rules, make_volunteer):
+    from ledger.models import Volunteer
+    from sqlalchemy import select
+
+    accounts = [make_volunteer() for _ in range(3)]
+    for account_id, points in zip(accounts, (30, 20, 10)):
+        write(lambda: earn(session, actor_id, street.community, account_id, points, dt.date(2026, 4, 1), minutes=60))
+    number = session.scalar(select(Volunteer.volunteer_number).where(Volunteer.participant_id == participant_of(session, accounts[1])))
+
+    ranked = runner.invoke(args=["rank", "--org", "C1", "--period", "2026"])
+    assert ranked.exit_code == 0, ranked.output
+    assert "3 ranked" in ranked.output and ranked.output.count("\n") == 5
+    own = runner.invoke(args=["rank", "--org", "C1", "--period", "2026-04", "--volunteer", number])
+    assert own.exit_code == 0 and own.output.splitlines()[3].startswith("2 ")
+    stars = runner.invoke(args=["stars", "--volunteer", number, "--today", "2026-11-01"])
+    assert "0 星 stars, 1:00 hours of service" in stars.output and "99:00 more hours to 1 星" in stars.output
+    titles = runner.invoke(args=["titles", "--org", "C1", "--year", "2026", "--title", "excellent_volunteer", "--all"])
+    assert "0 of 3 eligible" in titles.output and "short by" in titles.output
+    hidden = runner.invoke(args=["ranking-visibility", "--volunteer", number, "--hide"])
+    assert "hidden from public rankings" in hidden.output
+    assert "2 ranked" in runner.invoke(args=["rank", "--org", "C1", "--period", "2026", "--public"]).output
+
+
+def test_the_rank_command_says_what_is_wrong_with_a_period(runner, street):
+    result = runner.invoke(args=["rank", "--org", "C1", "--period", "2026-13"])
+    assert result.exit_code == 1 and "period: must be a year (2026)" in result.output
