@@ -10,9 +10,9 @@ from __future__ import annotations
 
 from flask.cli import FlaskGroup
 
-from ledger.cli import core, rules
+from ledger.cli import core, rules, standings
 
-COMMAND_MODULES = (core, rules)
+COMMAND_MODULES = (core, rules, standings)
 
 
 def init_app(app) -> None:
