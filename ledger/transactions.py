@@ -26,7 +26,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 from dataclasses import dataclass
-from typing import Any, Iterable, Sequence
+from typing import Any, Iterable
 
 from sqlalchemy import case, select, update
 from sqlalchemy.dialects import postgresql, sqlite

@@ -13,6 +13,10 @@ rather than stopping at the first:
   postings'; all balances together sum to zero;
 * period totals: every participant's day and month totals of points earned, spent and
   expired, service minutes and activities equal what the transactions add up to;
+* the reward shelf: every counted stock equals the sum of its stock movements; every
+  redemption's points are its quantity times the reward's price and what its ``redeem``
+  transaction took from the participant; a redemption is cancelled exactly when its
+  transaction was reversed;
 * against a checkpoint file (kept outside the database): every recorded head is still in
   its chain with the same hash, so a deleted or rewritten tail is found even if whoever did
   it also moved the chain head.
@@ -31,7 +35,19 @@ from sqlalchemy.orm import Session, aliased
 
 from ledger import chain
 from ledger.errors import InvalidInput
-from ledger.models import Account, AccountKind, ChainHead, OrgNode, PeriodTotal, Posting, Transaction
+from ledger.models import (
+    Account,
+    AccountKind,
+    ChainHead,
+    OrgNode,
+    PeriodTotal,
+    Posting,
+    Redemption,
+    RedemptionStatus,
+    Reward,
+    StockMovement,
+    Transaction,
+)
 from ledger.transactions import PERIOD_TOTAL_COLUMNS, activity_count_change, period_effects, period_starts
 
 CHECKPOINT_FORMAT = "volunteer-points-ledger/checkpoint/1"
@@ -90,6 +106,7 @@ def verify_ledger(session: Session, *, checkpoint: dict | None = None) -> Verify
     _verify_chains(session, heads, report, expected_totals)
     _verify_accounts(session, report)
     _verify_period_totals(session, expected_totals, report)
+    _verify_stock(session, report)
     if checkpoint is not None:
         _verify_against_checkpoint(session, checkpoint, report)
     return report
@@ -298,6 +315,61 @@ def _verify_accounts(session: Session, report: VerifyReport) -> None:
         grand_total += cached_balance
     if grand_total != 0:
         report.add(Problem("zero_sum", f"all account balances sum to {grand_total}, not 0"))
+
+
+def _verify_stock(session: Session, report: VerifyReport) -> None:
+    """Check the reward shelf against its movements and each redemption against its transaction."""
+    moved = (
+        select(StockMovement.reward_id, func.sum(StockMovement.change).label("total"))
+        .group_by(StockMovement.reward_id)
+        .subquery()
+    )
+    for reward_id, name, stock, total in session.execute(
+        select(Reward.id, Reward.name, Reward.stock, moved.c.total)
+        .outerjoin(moved, moved.c.reward_id == Reward.id)
+        .where(Reward.stock.is_not(None))
+        .order_by(Reward.id)
+    ):
+        if stock != (total or 0):
+            message = f"reward {reward_id} ({name}) has stock {stock}; its movements add up to {total or 0}"
+            report.add(Problem("stock", message))
+
+    reversal = aliased(Transaction)
+    query = (
+        select(
+            Redemption.id,
+            Redemption.quantity,
+            Redemption.points,
+            Redemption.status,
+            Redemption.transaction_id,
+            Reward.price_points,
+            Posting.amount,
+            reversal.id.label("reversal_id"),
+        )
+        .join(Reward, Reward.id == Redemption.reward_id)
+        .join(Account, Account.participant_id == Redemption.participant_id)
+        .outerjoin(
+            Posting, (Posting.transaction_id == Redemption.transaction_id) & (Posting.account_id == Account.id)
+        )
+        .outerjoin(reversal, reversal.reverses_id == Redemption.transaction_id)
+        .order_by(Redemption.id)
+    )
+    for row in _stream(session, query):
+        where = dict(transaction_id=row.transaction_id)
+        spent = -row.amount if row.amount is not None else 0
+        if not row.quantity * row.price_points == row.points == spent:
+            report.add(
+                Problem(
+                    "redemption",
+                    f"redemption {row.id}: {row.quantity} × {row.price_points} points, recorded as {row.points}; "
+                    f"its transaction took {spent} from the participant",
+                    **where,
+                )
+            )
+        if (row.status == RedemptionStatus.CANCELLED) != (row.reversal_id is not None):
+            state = "reversed" if row.reversal_id is not None else "not reversed"
+            message = f"redemption {row.id} is {row.status} but its transaction is {state}"
+            report.add(Problem("redemption", message, **where))
 
 
 def take_checkpoint(session: Session, *, now: dt.datetime) -> dict:

@@ -41,9 +41,9 @@ from ledger.models import (
 from ledger.points import describe_breakdown
 from ledger.transactions import account_balance, system_account
 from ledger.verify import verify_ledger
-from tests.activity_fixtures import Desk, Totals, at, desk, make_resident, resident, service  # noqa: F401
+from tests.activity_fixtures import Desk, Totals, at, service
 from tests.refusals import row_counts
-from tests.test_concurrency import run_at_once
+from tests.helpers import run_at_once
 
 MARCH = dt.date(2026, 3, 1)
 WEDNESDAY = dt.date(2026, 3, 4)

@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import pytest
-from sqlalchemy import delete, select, text, update
+from sqlalchemy import delete, select, update
 from sqlalchemy.exc import DBAPIError
 
-from ledger.db import db
 from ledger.errors import AppendOnlyViolation
 from ledger.models import Account, Posting, Transaction
-from tests.helpers import reverse
+from tests.helpers import reverse, run_raw
 
 RAW_CHANGES = [
     "UPDATE ledger_transaction SET memo = 'edited'",
@@ -23,14 +22,6 @@ RAW_CHANGES = [
 @pytest.fixture
 def one_transaction(volunteer_account, issue_points) -> int:
     return issue_points(volunteer_account, 30)
-
-
-def run_raw(app, statement: str) -> None:
-    """Execute SQL on a connection of its own, outside the ORM, and commit it."""
-    db.session.rollback()  # release the test's own read locks, which TRUNCATE would wait for
-    with app.app_context(), db.engine.connect() as connection:
-        connection.execute(text(statement))
-        connection.commit()
 
 
 @pytest.mark.parametrize("statement", RAW_CHANGES)

@@ -6,9 +6,7 @@ SQLite serialises them on the file lock with ``BEGIN IMMEDIATE``.
 
 from __future__ import annotations
 
-import threading
 from collections import Counter
-from typing import Callable
 
 from sqlalchemy import func, select
 
@@ -16,34 +14,7 @@ from ledger.db import db, write_transaction
 from ledger.errors import InsufficientBalance
 from ledger.transactions import account_balance
 from ledger.verify import verify_ledger
-from tests.helpers import spend
-
-
-def run_at_once(app, workers: list[Callable[[], str]]) -> Counter:
-    """Start every worker in its own thread and app context at the same moment; count outcomes."""
-    barrier = threading.Barrier(len(workers))
-    outcomes: Counter = Counter()
-    lock = threading.Lock()
-
-    def run(work):
-        with app.app_context():
-            barrier.wait()
-            try:
-                for outcome in work():
-                    with lock:
-                        outcomes[outcome] += 1
-            except Exception as error:  # noqa: BLE001 - the test asserts there are none
-                with lock:
-                    outcomes[f"error: {error!r}"] += 1
-            finally:
-                db.session.remove()
-
-    threads = [threading.Thread(target=run, args=(work,)) for work in workers]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    return outcomes
+from tests.helpers import run_at_once, spend
 
 
 def spender(*, actor_id, org_id, account_id, amount, attempts, name):

@@ -11,37 +11,17 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from ledger.activities import Service, record_activity
-from ledger.models import Account, AccountKind, AppUser, OrgNode, Participant
+from ledger.models import AppUser, OrgNode
 from ledger.orgs import create_org_node
-from ledger.points import transfer
 from ledger.rankings import Period, own_standing, parse_period, ranking, set_ranking_opt_out, star_record, title_reports
-from ledger.transactions import participant_account, record_transaction, reverse_transaction, system_account
 from ledger.errors import InvalidInput
+from ledger.transactions import participant_account, reverse_transaction
+from tests.helpers import earn, participant_of
 from tests.conftest import valid_id_number
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 YEAR_2026 = Period(dt.date(2026, 1, 1), dt.date(2026, 12, 31))
 _keys = itertools.count(1)
-
-
-def earn(session, actor_id, org_id, account_id, points, day, *, minutes=0):
-    """Issue points dated ``day`` through the write path (service minutes optional)."""
-    org = session.get(OrgNode, org_id)
-    return record_transaction(
-        session,
-        actor=session.get(AppUser, actor_id),
-        org=org,
-        kind="earn",
-        legs=transfer(system_account(session, org, AccountKind.ISSUANCE).id, account_id, points),
-        business_date=day,
-        idempotency_key=f"earn-{next(_keys)}",
-        service_minutes=minutes,
-        subject_account_id=account_id if minutes else None,
-    ).transaction
-
-
-def participant_of(session, account_id) -> int:
-    return session.get(Account, account_id).participant_id
 
 
 @pytest.mark.parametrize(
@@ -219,7 +199,7 @@ def test_units_and_party_members_are_ranked_in_their_own_categories(session, wri
 def test_star_levels_say_when_each_level_was_reached(session, write, street, actor_id, default_rules, make_volunteer):
     account_id = make_volunteer()
     for day in range(1, 15):  # ten hours a day for fourteen days: 100 hours on 10 January
-        write(lambda: earn(session, actor_id, street.community, account_id, 10, dt.date(2026, 1, day), minutes=600))
+        write(lambda: earn(session, actor_id, street.community, account_id, 10, dt.date(2026, 1, day), service_minutes=600))
     record = star_record(session, participant_id=participant_of(session, account_id), today=dt.date(2026, 11, 1))
     assert (record.level, record.service_minutes) == (1, 140 * 60)
     assert record.reached == ((1, dt.date(2026, 1, 10)),)
@@ -257,7 +237,7 @@ def test_the_rank_stars_and_titles_commands_read_like_a_report(runner, session, 
 
     accounts = [make_volunteer() for _ in range(3)]
     for account_id, points in zip(accounts, (30, 20, 10)):
-        write(lambda: earn(session, actor_id, street.community, account_id, points, dt.date(2026, 4, 1), minutes=60))
+        write(lambda: earn(session, actor_id, street.community, account_id, points, dt.date(2026, 4, 1), service_minutes=60))
     number = session.scalar(select(Volunteer.volunteer_number).where(Volunteer.participant_id == participant_of(session, accounts[1])))
 
     ranked = runner.invoke(args=["rank", "--org", "C1", "--period", "2026"])

@@ -17,8 +17,8 @@ from ledger.models import RuleSetVersion
 from ledger.rules import RuleSetPublished, publish, rules_of, update_draft, version_in_force, versions
 from ledger.ruleset_schema import default_rule_set, default_rules_text, dump_rule_set
 from ledger.rulesets import RuleSet
-from tests.activity_fixtures import bare_desk, desk, rules_text  # noqa: F401
-from tests.test_append_only import run_raw
+from tests.activity_fixtures import rules_text
+from tests.helpers import run_raw
 
 # Drafts and publishing.
 

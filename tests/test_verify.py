@@ -5,22 +5,13 @@ from __future__ import annotations
 import json
 
 import pytest
-from sqlalchemy import select, text
+from sqlalchemy import select
 
-from ledger.db import db
-from ledger.models import APPEND_ONLY_TABLES, Posting, Transaction, utc_now
+from ledger.models import Posting, Transaction, utc_now
 from ledger.transactions import period_effects, period_starts
 from ledger.verify import parse_checkpoint, take_checkpoint, verify_ledger
 from ledger.errors import InvalidInput
-from tests.helpers import reverse, spend, triggers_dropped
-
-
-def tamper(app, *statements: str) -> None:
-    """Drop the ledger's triggers, run raw SQL, and put the triggers back, as an intruder might."""
-    db.session.rollback()  # release the test's own read locks, which DROP TRIGGER would wait for
-    with app.app_context(), db.engine.begin() as connection, triggers_dropped(connection, APPEND_ONLY_TABLES):
-        for statement in statements:
-            connection.execute(text(statement))
+from tests.helpers import reverse, spend, tamper
 
 
 @pytest.fixture

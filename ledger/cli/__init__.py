@@ -10,9 +10,9 @@ from __future__ import annotations
 
 from flask.cli import FlaskGroup
 
-from ledger.cli import core, rules, standings
+from ledger.cli import core, expiry, rules, shelf, standings
 
-COMMAND_MODULES = (core, rules, standings)
+COMMAND_MODULES = (core, rules, standings, expiry, shelf)
 
 
 def init_app(app) -> None:

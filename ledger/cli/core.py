@@ -94,7 +94,7 @@ def verify_command(checkpoint_file: Path | None, replay: bool) -> None:
             )
             if value is not None
         )
-        click.echo(f"FAIL [{problem.check}] {place}: {problem.message}", err=True)
+        click.echo(f"FAIL [{problem.check}] " + (f"{place}: " if place else "") + problem.message, err=True)
     for check, count in report.suppressed.items():
         click.echo(f"... and {count} more [{check}] problems", err=True)
     raise SystemExit(1)
@@ -129,7 +129,7 @@ def checkpoint_command(output: Path | None) -> None:
 @refusals_as_messages
 def history_command(volunteer_number, participant_id, limit, language) -> None:
     """Show a participant's balance and latest entries, each with why it earned what it did."""
-    from ledger.points import describe_breakdown
+    from ledger.rewards import explain_entry
     from ledger.transactions import participant_account, participant_history
 
     participant = participant_named(volunteer_number, participant_id)
@@ -139,9 +139,8 @@ def history_command(volunteer_number, participant_id, limit, language) -> None:
         transaction = line.transaction
         balance = "" if line.balance_after is None else f"  → {line.balance_after}"
         click.echo(f"{transaction.business_date.isoformat()}  {transaction.kind:<15} {line.amount:+6d}{balance}  {transaction.memo or ''}")
-        if transaction.breakdown and "steps" in transaction.breakdown:
-            for text in describe_breakdown(transaction.breakdown, language):
-                click.echo(f"      {text}")
+        for text in explain_entry(transaction.kind, transaction.breakdown, language):
+            click.echo(f"      {text}")
     db.session.rollback()
 
 
