@@ -32,6 +32,7 @@ setup(
         "test": [
             "pytest>=8.3",
             "hypothesis>=6.100",
+            "pytest-xdist>=3.5",
             "rfc8785>=0.1.4",
         ],
     },
