@@ -8,14 +8,19 @@ events with sign-in sheets (on weekends and public holidays too, and a night of 
 tagged ``emergency``), a handful of regulars who run into the monthly and yearly caps, many
 occasional volunteers, party members who meet or miss their yearly requirement, the
 co-building units' report-ins, agreements, claims, staff and donations, one correction, and
-three self-reports: one approved, one rejected, one still waiting for review.
+three self-reports: one approved, one rejected, one still waiting for review. From September
+each community's reward shelf (爱心超市) offers goods and services, the street's a priority for
+the elderly-care services; a co-building unit donates stock, and volunteers redeem their
+points: most redemptions handed over, the latest still waiting, one cancelled and refunded.
+Nothing expires in the demo: ``ledger expire --as-of 2027-01-01`` is left to try.
 
 The residents are drawn from ``random.Random(seed)`` before anything touches the database
 (:func:`plan_residents`), and so is the season (:func:`plan_season`), so the same seed always
-yields the same people doing the same things. Loading goes only through the service
-functions, the way staff would enter the same data, and looks each record up by its natural
-key first: loading again adds nothing, and the opening balances and the season's service
-replay through their idempotency keys.
+yields the same people doing the same things; who redeems what (:func:`plan_redemptions`)
+follows from the seed and the points the season had earned by the end of August. Loading goes
+only through the service functions, the way staff would enter the same data, and looks each
+record up by its natural key first: loading again adds nothing, and the opening balances, the
+season's service, the donation and the redemptions replay through their idempotency keys.
 """
 
 from __future__ import annotations
@@ -41,6 +46,7 @@ from ledger.activities import (
     report_own_service,
     review_report,
 )
+from ledger.db import integer_sum
 from ledger.errors import Conflict
 from ledger.models import (
     Account,
@@ -48,9 +54,15 @@ from ledger.models import (
     AppUser,
     CoBuildingUnit,
     EmployerUnit,
+    LimitPeriod,
     OrgKind,
     OrgNode,
     Participant,
+    PeriodKind,
+    PeriodTotal,
+    RedemptionStatus,
+    Reward,
+    RewardKind,
     RuleSetStatus,
     Team,
     TeamMember,
@@ -69,7 +81,9 @@ from ledger.participants import (
     register_volunteer,
 )
 from ledger.points import transfer
-from ledger.rules import publish_default, versions
+from ledger.rewards import star_standing
+from ledger.rules import publish_default, rules_of, version_in_force, versions
+from ledger.shelf import add_reward, cancel, donate_stock, fulfil, redeem
 from ledger.transactions import participant_account, record_transaction, system_account
 from ledger.users import ensure_user
 
@@ -256,8 +270,15 @@ class DemoSummary:
     rule_set_versions: Tally = _tally("积分规则版本 rule set versions")
     events: Tally = _tally("活动签到表 events")
     activities: Tally = _tally("服务记录 activities")
+    rewards: Tally = _tally("爱心超市兑换品 rewards")
+    redemptions: Tally = _tally("积分兑换 redemptions")
     #: Ids of the self-reports still waiting for review.
     pending_reports: tuple[int, ...] = ()
+    #: Ids of the redemptions still waiting to be handed over, and of those cancelled (refunded).
+    requested_redemptions: tuple[int, ...] = ()
+    cancelled_redemptions: tuple[int, ...] = ()
+    #: Id of the street's priority reward, whose holders staff export.
+    priority_reward: int | None = None
 
     @staticmethod
     def tallies() -> list[Field]:
@@ -280,6 +301,18 @@ class DemoSummary:
                 f"  待审核自报 self-reports waiting for review: activity {ids}, "
                 f"reported as {REPORTER_USERNAME}; review it as {STAFF_USERNAME}"
             )
+        if self.requested_redemptions:
+            ids = ", ".join(map(str, self.requested_redemptions))
+            lines.append(
+                f"  待领取兑换 redemptions waiting to be handed over: {ids}; "
+                f"try: ledger redemptions fulfil {self.requested_redemptions[0]} --as {STAFF_USERNAME}"
+            )
+        if self.cancelled_redemptions:
+            ids = ", ".join(map(str, self.cancelled_redemptions))
+            lines.append(f"  已取消兑换 cancelled redemptions (points refunded, stock returned): {ids}")
+        if self.priority_reward is not None:
+            lines.append(f"  养老服务优先权 priority holders: try: ledger shelf holders {self.priority_reward}")
+        lines.append("  积分到期 expiry of the 2025 passbook points: try: ledger expire --as-of 2027-01-01")
         return "\n".join(lines)
 
 
@@ -676,8 +709,7 @@ def _habit(person: Resident, regular: bool, short: bool) -> Habit:
 
 
 def _is_adult(person: Resident, day: dt.date) -> bool:
-    born = identity.birth_date(person.id_number)
-    return (day.year - born.year - ((day.month, day.day) < (born.month, born.day))) >= ADULT_AGE
+    return _age(identity.birth_date(person.id_number), day) >= ADULT_AGE
 
 
 def _at(day: dt.date, time: dt.time) -> dt.datetime:
@@ -821,6 +853,232 @@ def _event(
     )
 
 
+# The reward shelves (爱心超市): what they offer from September, a donation, and what volunteers redeem.
+
+#: The day the shelves open. Who redeems what is planned from the points and service hours each
+#: volunteer had earned by the day before, which no later load (nor any redemption) changes.
+SHELF_OPENS = dt.date(2026, 9, 1)
+#: When a shelf's staff are at the counter: requests are entered at this local time.
+COUNTER_OPENS = dt.time(9, 30)
+
+
+@dataclass(frozen=True)
+class PlannedReward:
+    """A reward a shelf offers from :data:`SHELF_OPENS`; its name is unique on its shelf."""
+
+    name: str
+    kind: str
+    price_points: int
+    stock: int | None = None
+    unit_value_yuan: int | None = None
+    per_person_limit: int | None = None
+    limit_period: str = LimitPeriod.EVER
+    min_star_level: int = 0
+    description: str | None = None
+
+
+#: What every community's shelf offers: goods with stock, services without.
+COMMUNITY_REWARDS = (
+    PlannedReward(
+        "大米 5kg",
+        RewardKind.GOODS,
+        80,
+        stock=30,
+        unit_value_yuan=35,
+        per_person_limit=2,
+        limit_period=LimitPeriod.MONTH,
+        description="东北大米，每人每月限兑 2 袋",
+    ),
+    PlannedReward("食用油 1.8L", RewardKind.GOODS, 60, stock=20, unit_value_yuan=30, description="压榨花生油"),
+    PlannedReward("洗衣液 2kg", RewardKind.GOODS, 40, stock=25, unit_value_yuan=20),
+    PlannedReward("毛巾", RewardKind.GOODS, 15, stock=40, unit_value_yuan=10, description="纯棉毛巾"),
+    PlannedReward(
+        "保温杯",
+        RewardKind.GOODS,
+        120,
+        stock=10,
+        unit_value_yuan=60,
+        min_star_level=1,
+        description="一星及以上志愿者可兑 (for volunteers with at least one star)",
+    ),
+    PlannedReward(
+        "理发服务",
+        RewardKind.SERVICE,
+        30,
+        per_person_limit=1,
+        limit_period=LimitPeriod.MONTH,
+        description="社区爱心理发点理发一次，每人每月 1 次",
+    ),
+    PlannedReward("家电维修", RewardKind.SERVICE, 50, description="小家电上门维修一次（配件费另计）"),
+    PlannedReward(
+        "义诊预约",
+        RewardKind.SERVICE,
+        20,
+        per_person_limit=1,
+        limit_period=LimitPeriod.MONTH,
+        description="社区卫生服务中心义诊预约一次，每人每月 1 次",
+    ),
+)
+#: The street's shelf: the welfare linkage, priority for the communities' elderly-care services.
+PRIORITY_REWARD = PlannedReward(
+    "社区养老服务优先权",
+    RewardKind.PRIORITY,
+    200,
+    per_person_limit=1,
+    description="社区助餐、日间照料名额紧张时优先安排 (priority for community elderly-care services)",
+)
+
+#: The donation: (unit, reward on the unit's community shelf, units, value in yuan, day, local hours).
+DONATION = ("益家超市有限公司", "毛巾", 50, 500, dt.date(2026, 9, 5), (dt.time(14, 0), dt.time(15, 0)))
+
+
+@dataclass(frozen=True)
+class ShelfVisit:
+    """A line of the shelf's script: on ``day``, someone of the community redeems ``quantity`` of ``reward``."""
+
+    day: dt.date
+    reward: str
+    quantity: int = 1
+    #: Days after the request it is handed over (0: at once); ``None`` leaves it requested.
+    handed_over_after: int | None = 0
+
+
+#: What each community's volunteers redeem; each community's days are later by its order (0, 1, 2).
+#: Services are done some days after the request; the last requests of the season still wait.
+SHELF_SCRIPT = (
+    ShelfVisit(dt.date(2026, 9, 5), "大米 5kg", 2),
+    ShelfVisit(dt.date(2026, 9, 5), "食用油 1.8L"),
+    ShelfVisit(dt.date(2026, 9, 12), "理发服务", handed_over_after=1),
+    ShelfVisit(dt.date(2026, 9, 19), "毛巾", 2),
+    ShelfVisit(dt.date(2026, 9, 26), "洗衣液 2kg"),
+    ShelfVisit(dt.date(2026, 10, 10), "保温杯"),
+    ShelfVisit(dt.date(2026, 10, 10), "大米 5kg"),
+    ShelfVisit(dt.date(2026, 10, 17), "义诊预约", handed_over_after=3),
+    ShelfVisit(dt.date(2026, 10, 24), "家电维修", handed_over_after=2),
+    ShelfVisit(dt.date(2026, 10, 31), "食用油 1.8L", 2),
+    ShelfVisit(dt.date(2026, 11, 7), "大米 5kg"),
+    ShelfVisit(dt.date(2026, 11, 7), "毛巾"),
+    ShelfVisit(dt.date(2026, 11, 11), "家电维修", handed_over_after=None),
+    ShelfVisit(dt.date(2026, 11, 12), "大米 5kg", handed_over_after=None),
+)
+#: The redemption cancelled: (community, day, reward, days until cancelled, reason).
+CANCELLED_VISIT = (
+    "DEMO-C1",
+    dt.date(2026, 10, 20),
+    "食用油 1.8L",
+    2,
+    "居民申请撤回：家中已有，改兑其他物品 (withdrawn at the resident's request)",
+)
+#: The priority, redeemed on 重阳节 by a volunteer of this age or older (if anyone can afford it).
+PRIORITY_VISIT = ShelfVisit(dt.date(2026, 10, 18), PRIORITY_REWARD.name, handed_over_after=2)
+ELDERLY_AGE = 60
+
+
+@dataclass(frozen=True)
+class ShelfCandidate:
+    """A volunteer who may redeem, with what they had earned by the day before the shelves open."""
+
+    who: str
+    volunteer_number: str
+    community: str
+    born: dt.date
+    points: int
+    star_level: int
+
+
+@dataclass(frozen=True)
+class PlannedRedemption:
+    """One redemption at a shelf, and what becomes of it."""
+
+    key: str
+    who: str
+    #: Code of the org whose shelf holds the reward.
+    shelf: str
+    reward: str
+    quantity: int
+    requested_at: dt.datetime
+    #: When it is handed over (or granted); ``None`` while it waits, or when it is cancelled.
+    fulfilled_at: dt.datetime | None = None
+    cancelled_at: dt.datetime | None = None
+    cancel_reason: str | None = None
+
+    @property
+    def when(self) -> dt.datetime:
+        return self.requested_at
+
+
+def plan_redemptions(candidates: tuple[ShelfCandidate, ...], seed: int) -> tuple[PlannedRedemption, ...]:
+    """Return the shelves' redemptions in the order they are requested, each by someone who can make it.
+
+    Pure, from its own ``random.Random``: a visit goes to a volunteer of the shelf's community
+    (anyone's, at the street) with the points left after their earlier redemptions, the stars
+    the reward asks for and room in its per-person limit; a visit nobody can make is left out.
+    Cancelled redemptions are not counted back, so every plan is affordable whatever is refunded.
+    """
+    rng = random.Random(f"shelf-{seed}")
+    rewards = {reward.name: reward for reward in (*COMMUNITY_REWARDS, PRIORITY_REWARD)}
+    visits = [
+        (replace(visit, day=visit.day + dt.timedelta(days=order)), community.code, None)
+        for order, community in enumerate(COMMUNITIES)
+        for visit in SHELF_SCRIPT
+    ]
+    community, day, name, cancelled_after, reason = CANCELLED_VISIT
+    visits.append((ShelfVisit(day, name, handed_over_after=None), community, (cancelled_after, reason)))
+    visits.append((PRIORITY_VISIT, STREET_CODE, None))
+    points = {candidate.who: candidate.points for candidate in candidates}
+    used: Counter[tuple[str, str, tuple[int, ...]]] = Counter()
+    made: Counter[str] = Counter()
+    planned = []
+    for visit, shelf, cancelled in sorted(visits, key=lambda item: (item[0].day, item[1], item[0].reward)):
+        reward = rewards[visit.reward]
+        cost = reward.price_points * visit.quantity
+        window = {LimitPeriod.MONTH: (visit.day.year, visit.day.month), LimitPeriod.YEAR: (visit.day.year,)}.get(
+            reward.limit_period, ()
+        )
+        able = [
+            candidate
+            for candidate in candidates
+            if shelf in (STREET_CODE, candidate.community)
+            and points[candidate.who] >= cost
+            and candidate.star_level >= reward.min_star_level
+            and (
+                reward.per_person_limit is None
+                or used[candidate.who, reward.name, window] + visit.quantity <= reward.per_person_limit
+            )
+        ]
+        if reward.kind == RewardKind.PRIORITY:
+            elderly = [c for c in able if _age(c.born, visit.day) >= ELDERLY_AGE]
+            able = elderly or able
+        if not able:
+            continue
+        chosen = rng.choice(able)
+        points[chosen.who] -= cost
+        used[chosen.who, reward.name, window] += visit.quantity
+        made[chosen.who] += 1
+        requested_at = _at(visit.day, COUNTER_OPENS) + dt.timedelta(minutes=5 * (len(planned) % 24))
+        after = dt.timedelta(minutes=20)
+        planned.append(
+            PlannedRedemption(
+                key=f"demo-redeem-{chosen.volunteer_number}-{made[chosen.who]:02d}",
+                who=chosen.who,
+                shelf=shelf,
+                reward=reward.name,
+                quantity=visit.quantity,
+                requested_at=requested_at,
+                fulfilled_at=None
+                if visit.handed_over_after is None
+                else requested_at + dt.timedelta(days=visit.handed_over_after) + after,
+                cancelled_at=None if cancelled is None else requested_at + dt.timedelta(days=cancelled[0]) + after,
+                cancel_reason=None if cancelled is None else cancelled[1],
+            )
+        )
+    return tuple(planned)
+
+
+def _age(born: dt.date, day: dt.date) -> int:
+    return day.year - born.year - ((day.month, day.day) < (born.month, born.day))
+
+
 def load_demo(
     session: Session, *, seed: int = 2026, id_number_key: str, through: dt.date = SEASON[1]
 ) -> DemoSummary:
@@ -828,7 +1086,9 @@ def load_demo(
 
     ``through`` ends the season early: service planned after that day is left out, and a
     later load with a later day adds it. Tests load a month or two this way, where the whole
-    season is not the point; ``CARRY_OVER_DATE`` loads the street (and its rules) alone.
+    season is not the point; ``CARRY_OVER_DATE`` loads the street (and its rules) alone. The
+    reward shelves open in September (:data:`SHELF_OPENS`), after the season is entered: their
+    donation, redemptions, hand-overs and cancellation are left out after ``through`` as well.
     """
     loader = _Loader(session, id_number_key)
     loader.load_orgs()
@@ -843,6 +1103,8 @@ def load_demo(
         if step.when.date() > through:
             break
         loader.enter(step)
+    if through >= SHELF_OPENS:
+        loader.load_shelves(residents, seed, through)
     return loader.summary()
 
 
@@ -865,14 +1127,22 @@ class _Loader:
         #: Ids of the activities entered, by key: what a correction corrects.
         self.activities: dict[str, int] = {}
         self.pending_reports: list[int] = []
+        #: Rewards by (shelf org code, name).
+        self.rewards: dict[tuple[str, str], Reward] = {}
+        self.requested_redemptions: list[int] = []
+        self.cancelled_redemptions: list[int] = []
 
     def summary(self) -> DemoSummary:
+        priority = self.rewards.get((STREET_CODE, PRIORITY_REWARD.name))
         return DemoSummary(
             **{
                 item.name: Tally(total=self.new[item.name] + self.present[item.name], new=self.new[item.name])
                 for item in DemoSummary.tallies()
             },
             pending_reports=tuple(self.pending_reports),
+            requested_redemptions=tuple(self.requested_redemptions),
+            cancelled_redemptions=tuple(self.cancelled_redemptions),
+            priority_reward=priority.id if priority is not None else None,
         )
 
     def _count(self, what: str, *, new: bool, records: int = 1) -> None:
@@ -1134,3 +1404,128 @@ class _Loader:
             ),
             planned.key,
         )
+
+    def load_shelves(self, residents: tuple[Resident, ...], seed: int, through: dt.date) -> None:
+        """Stock the shelves, take the donation and enter the redemptions, up to ``through``."""
+        staff = ensure_user(self.session, STAFF_USERNAME, STAFF_DISPLAY_NAME)
+        opened_at = _at(SHELF_OPENS, dt.time(9, 0))
+        for community in COMMUNITIES:
+            for planned in COMMUNITY_REWARDS:
+                self._reward(staff, community.code, planned, opened_at)
+        self._reward(staff, STREET_CODE, PRIORITY_REWARD, opened_at)
+        self._donation(staff, through)
+        for planned in plan_redemptions(self._shelf_candidates(residents), seed):
+            if planned.requested_at.date() > through:
+                break
+            self._redemption(staff, planned, through)
+
+    def _reward(self, staff: AppUser, org_code: str, planned: PlannedReward, now: dt.datetime) -> None:
+        org = self.orgs[org_code]
+        self.rewards[org_code, planned.name] = self._ensure(
+            "rewards",
+            self._find(select(Reward).where(Reward.org_id == org.id, Reward.name == planned.name)),
+            lambda: add_reward(
+                self.session,
+                actor=staff,
+                org=org,
+                name=planned.name,
+                kind=planned.kind,
+                price_points=planned.price_points,
+                active_from=SHELF_OPENS,
+                stock=planned.stock,
+                unit_value_yuan=planned.unit_value_yuan,
+                per_person_limit=planned.per_person_limit,
+                limit_period=planned.limit_period,
+                min_star_level=planned.min_star_level,
+                description=planned.description,
+                now=now,
+            ),
+        )
+
+    def _donation(self, staff: AppUser, through: dt.date) -> None:
+        """Take in the unit's donated stock; the unit earns its points by a ``unit_donation`` activity."""
+        name, reward, quantity, value_yuan, day, hours = DONATION
+        if day > through:
+            return
+        index, community = next((i, unit[0]) for i, unit in enumerate(CO_BUILDING_UNITS) if unit[1] == name)
+        handle = unit_handle(index)
+        start, end = (_at(day, time) for time in hours)
+        key = f"demo-donation-{handle}-{day.isoformat()}"
+        donation = donate_stock(
+            self.session,
+            actor=staff,
+            reward_id=self.rewards[community, reward].id,
+            unit_participant_id=self.participants[handle],
+            quantity=quantity,
+            value_yuan=value_yuan,
+            handed_over_at=(start, end),
+            idempotency_key=key,
+            now=end + dt.timedelta(minutes=30),
+        )
+        self._entered(donation.recorded, key)
+
+    def _shelf_candidates(self, residents: tuple[Resident, ...]) -> tuple[ShelfCandidate, ...]:
+        """Return the volunteers with the points and hours they had earned by the day before the shelves open."""
+        volunteers = {
+            self.participants[resident_handle(index)]: (resident_handle(index), resident)
+            for index, resident in enumerate(residents)
+            if resident.volunteer_number
+        }
+        earned = dict.fromkeys(volunteers, (0, 0))
+        rows = self.session.execute(
+            select(
+                Account.participant_id,
+                integer_sum(PeriodTotal.points_earned),
+                integer_sum(PeriodTotal.service_minutes),
+            )
+            .join(Account, Account.id == PeriodTotal.account_id)
+            .where(
+                Account.kind == AccountKind.PARTICIPANT,
+                Account.participant_id.in_(list(volunteers)),
+                PeriodTotal.period == PeriodKind.MONTH,
+                PeriodTotal.starts_on < SHELF_OPENS,
+            )
+            .group_by(Account.participant_id)
+        )
+        earned.update((participant_id, (points, minutes)) for participant_id, points, minutes in rows)
+        thresholds = rules_of(version_in_force(self.session, self.orgs[STREET_CODE], SHELF_OPENS)).star_levels.hours
+        return tuple(
+            ShelfCandidate(
+                who=handle,
+                volunteer_number=resident.volunteer_number,
+                community=LEAF_GRIDS[resident.grid_code].code,
+                born=identity.birth_date(resident.id_number),
+                points=earned[participant_id][0],
+                star_level=star_standing(earned[participant_id][1], thresholds).level,
+            )
+            for participant_id, (handle, resident) in sorted(volunteers.items(), key=lambda item: item[1][0])
+        )
+
+    def _redemption(self, staff: AppUser, planned: PlannedRedemption, through: dt.date) -> None:
+        """Redeem at the counter, then hand it over or cancel it when its day has come (and not yet done)."""
+        result = redeem(
+            self.session,
+            actor=staff,
+            participant_id=self.participants[planned.who],
+            reward_id=self.rewards[planned.shelf, planned.reward].id,
+            quantity=planned.quantity,
+            idempotency_key=planned.key,
+            now=planned.requested_at,
+        )
+        self._count("redemptions", new=not result.replayed)
+        redemption = result.redemption
+        requested = redemption.status == RedemptionStatus.REQUESTED
+        if requested and planned.fulfilled_at is not None and planned.fulfilled_at.date() <= through:
+            fulfil(self.session, actor=staff, redemption_id=redemption.id, now=planned.fulfilled_at)
+        elif requested and planned.cancelled_at is not None and planned.cancelled_at.date() <= through:
+            cancel(
+                self.session,
+                actor=staff,
+                redemption_id=redemption.id,
+                reason=planned.cancel_reason,
+                now=planned.cancelled_at,
+            )
+        if redemption.status == RedemptionStatus.REQUESTED:
+            self.requested_redemptions.append(redemption.id)
+        elif redemption.status == RedemptionStatus.CANCELLED:
+            self.cancelled_redemptions.append(redemption.id)

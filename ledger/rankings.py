@@ -23,14 +23,17 @@ from ledger.db import integer_sum
 from ledger.errors import InvalidInput, NotFound
 from ledger.models import (
     Account,
+    Activity,
     CoBuildingUnit,
     OrgKind,
     OrgNode,
     AppUser,
     Participant,
+    ParticipantKind,
     PartyMember,
     PeriodKind,
     PeriodTotal,
+    Posting,
     TitleAward,
     Transaction,
     TransactionKindCode,
@@ -469,3 +472,55 @@ def _home_community_service(session: Session, participant_ids: list[int], period
         .group_by(Account.participant_id)
     ).all()
     return {pid: (count, minutes) for pid, count, minutes in rows}
+
+
+# Co-building units -------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class UnitPoints:
+    """A co-building unit's points for a year, by the kind of contribution that earned them."""
+
+    participant_id: int
+    name: str
+    by_kind: dict[str, int]
+
+    @property
+    def total(self) -> int:
+        return sum(self.by_kind.values())
+
+
+def unit_points_by_kind(session: Session, *, org: OrgNode, year: int) -> list[UnitPoints]:
+    """Return each unit in ``org``'s subtree with its points of ``year`` by activity type, most first.
+
+    Reversed entries are left out with their reversals, so a corrected entry counts once.
+    """
+    if type(year) is not int or not 2000 <= year <= 2100:
+        raise InvalidInput("must be a year such as 2026", field="year")
+    place = aliased(OrgNode)
+    reversal = aliased(Transaction)
+    credited = (
+        select(integer_sum(Posting.amount))
+        .where(Posting.transaction_id == Transaction.id, Posting.account_id == Transaction.subject_account_id)
+        .scalar_subquery()
+    )
+    rows = session.execute(
+        select(Participant.id, Participant.display_name, Activity.activity_type, integer_sum(credited))
+        .select_from(Transaction)
+        .join(Activity, Activity.id == Transaction.activity_id)
+        .join(Account, Account.id == Transaction.subject_account_id)
+        .join(Participant, Participant.id == Account.participant_id)
+        .join(place, place.id == Participant.org_id)
+        .where(
+            Participant.kind == ParticipantKind.UNIT,
+            place.path.startswith(org.path),
+            Transaction.kind == TransactionKindCode.EARN,
+            Transaction.business_date.between(dt.date(year, 1, 1), dt.date(year, 12, 31)),
+            ~exists().where(reversal.reverses_id == Transaction.id),
+        )
+        .group_by(Participant.id, Participant.display_name, Activity.activity_type)
+    ).all()
+    units: dict[int, UnitPoints] = {}
+    for participant_id, name, activity_type, points in rows:
+        units.setdefault(participant_id, UnitPoints(participant_id, name, {})).by_kind[activity_type] = points
+    return sorted(units.values(), key=lambda unit: (-unit.total, unit.participant_id))

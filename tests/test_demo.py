@@ -16,16 +16,26 @@ from sqlalchemy import func, select
 from ledger import identity
 from ledger.db import db
 from ledger.demo import (
+    CANCELLED_VISIT,
     CARRY_OVER_DATE,
+    COMMUNITIES,
+    COMMUNITY_REWARDS,
+    DONATION,
+    ELDERLY_AGE,
     ENTERED_AT,
     PASSBOOK_POINTS,
+    PRIORITY_REWARD,
     SEASON,
+    SHELF_OPENS,
+    STREET_CODE,
     PlannedCorrection,
     PlannedEvent,
     PlannedReport,
     PlannedService,
+    ShelfCandidate,
     Tally,
     load_demo,
+    plan_redemptions,
     plan_residents,
     plan_season,
 )
@@ -44,7 +54,12 @@ from ledger.models import (
     PeriodKind,
     PeriodTotal,
     Posting,
+    Redemption,
+    RedemptionStatus,
+    Reward,
     RuleSetVersion,
+    StockMovement,
+    StockReason,
     Team,
     TeamMember,
     Transaction,
@@ -71,6 +86,8 @@ SUMMARY_TABLES = {
     "rule_set_versions": "rule_set_version",
     "events": "service_event",
     "activities": "activity",
+    "rewards": "reward",
+    "redemptions": "redemption",
 }
 
 
@@ -186,6 +203,40 @@ def test_the_season_plan_has_the_promised_variety():
     assert max(reports, key=lambda report: report.when).approved is None  # the latest waits
 
 
+def test_the_shelf_plan_is_affordable_within_limits_and_stars_and_has_every_outcome():
+    ages = {"old": dt.date(1955, 3, 1), "young": dt.date(1990, 5, 5)}
+    candidates = tuple(
+        ShelfCandidate(f"{community.code}-{n}", f"DEMO-V{order}{n:04d}", community.code, ages[age], points, stars)
+        for order, community in enumerate(COMMUNITIES)
+        for n, (age, points, stars) in enumerate([("old", 900, 1), ("young", 300, 0), ("young", 0, 0)])
+    )
+    plan = plan_redemptions(candidates, 2026)
+
+    assert plan_redemptions(candidates, 2026) == plan
+    assert len({planned.key for planned in plan}) == len(plan)
+    who = {candidate.who: candidate for candidate in candidates}
+    rewards = {reward.name: reward for reward in (*COMMUNITY_REWARDS, PRIORITY_REWARD)}
+    spent, taken = Counter(), Counter()
+    for planned in plan:
+        person, reward = who[planned.who], rewards[planned.reward]
+        assert planned.shelf in (STREET_CODE, person.community)
+        assert person.star_level >= reward.min_star_level
+        moments = [planned.requested_at, planned.fulfilled_at, planned.cancelled_at]
+        assert SHELF_OPENS <= planned.requested_at.date() and all(m <= ENTERED_AT for m in moments if m)
+        spent[planned.who] += reward.price_points * planned.quantity
+        month = planned.requested_at.date().replace(day=1) if reward.limit_period == "month" else None
+        taken[planned.who, reward.name, month] += planned.quantity
+    assert all(points <= who[person].points for person, points in spent.items())
+    assert all(n <= (rewards[name].per_person_limit or n) for (_, name, _), n in taken.items())
+    (cancelled,) = [planned for planned in plan if planned.cancelled_at]
+    community, _, reward, _, reason = CANCELLED_VISIT
+    assert (cancelled.shelf, cancelled.reward, cancelled.cancel_reason) == (community, reward, reason)
+    assert any(planned.fulfilled_at is None and planned.cancelled_at is None for planned in plan)
+    (priority,) = [planned for planned in plan if planned.shelf == STREET_CODE]
+    assert who[priority.who].born == ages["old"] and priority.fulfilled_at
+    assert {planned.reward for planned in plan} == set(rewards)
+
+
 def test_demo_loads_a_street_with_the_promised_sizes_and_passbook_balances(session, load):
     summary = load()
 
@@ -267,7 +318,8 @@ def test_loading_another_seed_over_the_demo_is_refused_and_changes_nothing(sessi
     assert row_counts(session) == before
 
 
-# The one load of the whole season, ~25 s: on SQLite only, as it scores the same on both (its first days load on both).
+# The one load of the whole season and its shelves, ~30 s with the commands tried on it: on SQLite only, as it
+# scores the same on both (its first days load on both).
 @pytest.mark.sqlite_only
 def test_ledger_demo_command_loads_a_season_with_all_it_promises_and_verifies(session, runner):
     result = runner.invoke(args=["demo"])
@@ -287,6 +339,7 @@ def test_ledger_demo_command_loads_a_season_with_all_it_promises_and_verifies(se
     assert f"activity {pending.id}, reported as demo-volunteer" in result.output
     met = party_members_meeting_the_requirement(session)
     assert 0 < met.count(False) < met.count(True)
+    starred = assert_shelves_donation_and_redemptions(session, result.output)
     session.rollback()
     verified = runner.invoke(args=["verify", "--replay"])
     assert verified.exit_code == 0, verified.output
@@ -295,6 +348,92 @@ def test_ledger_demo_command_loads_a_season_with_all_it_promises_and_verifies(se
         args=["rules", "simulate", "--org", "DEMO-S1", "--draft", "1", "--from", "2026-01-01", "--to", "2026-10-31"]
     )
     assert simulated.exit_code == 0 and "0 change" in simulated.output  # the rules in force change nobody
+    try_the_standings_shelf_and_expiry_from_the_command_line(session, runner, starred)
+
+
+def assert_shelves_donation_and_redemptions(session, output: str) -> str:
+    """Check the shelves, the donation and every outcome of a redemption; return a volunteer with a star."""
+    shelves = defaultdict(set)
+    for code, name in session.execute(select(OrgNode.code, Reward.name).join(Reward, Reward.org_id == OrgNode.id)):
+        shelves[code].add(name)
+    community_shelf = {reward.name for reward in COMMUNITY_REWARDS}
+    assert shelves == {**{c.code: community_shelf for c in COMMUNITIES}, STREET_CODE: {PRIORITY_REWARD.name}}
+    rewards = sum(map(len, shelves.values()))
+    assert f"爱心超市兑换品 rewards: {rewards} ({rewards} new)" in output
+
+    unit, reward_name, quantity, value_yuan, day, _ = DONATION
+    (donated,) = session.execute(select(StockMovement).where(StockMovement.reason == StockReason.DONATION)).scalars()
+    assert donated.change == quantity and session.get(Reward, donated.reward_id).name == reward_name
+    donation = session.execute(
+        select(Activity).where(
+            Activity.participant_id == donated.donor_id,
+            Activity.activity_type == "unit_donation",
+            Activity.quantity == value_yuan,
+        )
+    ).scalar_one()
+    assert donation.participant.display_name == unit and donation.started_at.date() == day
+    earned = session.execute(select(Transaction).where(Transaction.activity_id == donation.id)).scalar_one()
+    assert earned.kind == TransactionKindCode.EARN and earned.breakdown["points"] > 0
+
+    redemptions = session.execute(select(Redemption).order_by(Redemption.id)).scalars().all()
+    assert f"积分兑换 redemptions: {len(redemptions)} ({len(redemptions)} new)" in output
+    by_status = defaultdict(list)
+    for redemption in redemptions:
+        by_status[redemption.status].append(redemption)
+        assert SHELF_OPENS <= redemption.requested_on and redemption.requested_at <= ENTERED_AT
+    assert len(by_status[RedemptionStatus.FULFILLED]) > len(by_status[RedemptionStatus.REQUESTED]) > 0
+    assert f"ledger redemptions fulfil {by_status[RedemptionStatus.REQUESTED][0].id}" in output
+    (cancelled,) = by_status[RedemptionStatus.CANCELLED]
+    assert cancelled.cancel_reason == CANCELLED_VISIT[4]
+    assert f"cancelled redemptions (points refunded, stock returned): {cancelled.id}" in output
+    refund = session.execute(
+        select(Transaction).where(Transaction.reverses_id == cancelled.transaction_id)
+    ).scalar_one()
+    assert sum(posting.amount for posting in refund.postings if posting.account.participant_id) == cancelled.points
+    moved = session.execute(
+        select(StockMovement.reason, StockMovement.change).where(StockMovement.redemption_id == cancelled.id)
+    ).all()
+    assert sorted(moved) == [
+        (StockReason.CANCELLATION, cancelled.quantity),
+        (StockReason.REDEMPTION, -cancelled.quantity),
+    ]
+    (priority,) = [r for r in redemptions if r.reward.name == PRIORITY_REWARD.name]
+    assert priority.status == RedemptionStatus.FULFILLED
+    assert priority.participant.person.birth_date <= dt.date(2026 - ELDERLY_AGE, 10, 18)
+    (starred, *_) = [r.participant for r in redemptions if r.reward.min_star_level > 0]
+    return starred.person.volunteer.volunteer_number
+
+
+def try_the_standings_shelf_and_expiry_from_the_command_line(session, runner, starred: str) -> None:
+    """Rank, stars, titles, a redemption and its cancellation, expiry twice, then verify: all from the CLI."""
+    ranked = runner.invoke(args=["rank", "--org", "DEMO-S1", "--period", "2026", "--limit", "5"])
+    assert ranked.exit_code == 0 and "ranked" in ranked.output and "\n1 " in ranked.output, ranked.output
+    stars = runner.invoke(args=["stars", "--volunteer", starred])
+    assert stars.exit_code == 0 and "1 星 reached on 2026-" in stars.output, stars.output
+    titles = runner.invoke(args=["titles", "--org", "DEMO-S1", "--year", "2026"])
+    assert titles.exit_code == 0 and "excellent_volunteer" in titles.output and "✓" in titles.output, titles.output
+
+    richest, community_id = session.execute(
+        select(Volunteer.volunteer_number, OrgNode.community_id)
+        .join(Account, Account.participant_id == Volunteer.participant_id)
+        .join(OrgNode, OrgNode.id == Account.org_id)
+        .order_by(Account.balance.desc(), Volunteer.volunteer_number)
+        .limit(1)
+    ).one()
+    towels = session.execute(select(Reward.id).where(Reward.org_id == community_id, Reward.name == "毛巾")).scalar_one()
+    session.rollback()
+    redeemed = runner.invoke(args=["redeem", "--volunteer", richest, "--reward", str(towels), "--as", "demo-staff"])
+    assert redeemed.exit_code == 0 and redeemed.output.startswith("Redemption "), redeemed.output
+    redemption_id = redeemed.output.split()[1].rstrip(":")
+    cancelled = runner.invoke(args=["redemptions", "cancel", redemption_id, "--reason", "领错了 wrong item"])
+    assert cancelled.exit_code == 0 and "15 points refunded" in cancelled.output, cancelled.output
+
+    expired = runner.invoke(args=["expire", "--as-of", "2027-01-01"])
+    assert expired.exit_code == 0 and not expired.output.startswith("Expired 0 points"), expired.output
+    again = runner.invoke(args=["expire", "--as-of", "2027-01-01"])
+    assert again.exit_code == 0 and again.output.startswith("Expired 0 points from 0 of"), again.output
+    verified = runner.invoke(args=["verify"])
+    assert verified.exit_code == 0 and "OK" in verified.output, verified.output
 
 
 def assert_one_correction_reversing_the_original(session) -> None:

@@ -257,3 +257,29 @@ def test_the_rank_stars_and_titles_commands_read_like_a_report(runner, session, 
 def test_the_rank_command_says_what_is_wrong_with_a_period(runner, street):
     result = runner.invoke(args=["rank", "--org", "C1", "--period", "2026-13"])
     assert result.exit_code == 1 and "period: must be a year (2026)" in result.output
+
+
+def test_a_units_points_are_told_by_kind_of_contribution(session, write, street, actor_id, default_rules):
+    from ledger.participants import register_co_building_unit
+    from ledger.rankings import unit_points_by_kind
+
+    unit = write(
+        lambda: register_co_building_unit(
+            session, community=session.get(OrgNode, street.community), name="锦绣物业", unit_kind="property_company", reported_on=dt.date(2025, 1, 2)
+        ).id
+    )
+
+    def contribute(activity_type, day, quantity=None):
+        start = dt.datetime(2026, 4, day, 10, tzinfo=SHANGHAI)
+        service = Service(unit, activity_type, start, start + dt.timedelta(hours=1), quantity=quantity)
+        write(
+            lambda: record_activity(
+                session, actor=session.get(AppUser, actor_id), org=session.get(OrgNode, street.community), service=service, idempotency_key=f"u-{day}"
+            )
+        )
+
+    contribute("unit_report_in", 1)
+    contribute("unit_staff_sent", 2, quantity=6)
+    contribute("unit_staff_sent", 3, quantity=4)
+    [points] = unit_points_by_kind(session, org=session.get(OrgNode, street.street), year=2026)
+    assert points.by_kind == {"unit_report_in": 50, "unit_staff_sent": 50} and points.total == 100

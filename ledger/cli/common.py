@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import functools
 import unicodedata
+import zoneinfo
 
 import click
 from sqlalchemy import select
 
 from ledger.db import db
 from ledger.errors import InvalidInput, LedgerError, NotFound
-from ledger.models import AppUser, OrgNode, Participant, Volunteer
+from ledger.models import AppUser, OrgNode, Participant, Volunteer, utc_now
 from ledger.orgs import org_by_code
 from ledger.users import ensure_user
 
@@ -70,6 +72,11 @@ def participant_options(command):
 ACTOR_OPTION = click.option(
     "--as", "username", default="system", show_default=True, help="User recorded as having done this."
 )
+
+
+def today_in(org: OrgNode) -> dt.date:
+    """Return today's date where ``org`` is: its days begin at midnight in its own time zone."""
+    return utc_now().astimezone(zoneinfo.ZoneInfo(org.time_zone)).date()
 
 
 def display_width(text: str) -> int:

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import datetime as dt
-
 import click
 from flask.cli import with_appcontext
 
@@ -17,6 +15,7 @@ from ledger.cli.common import (
     participant_options,
     refusals_as_messages,
     right,
+    today_in,
 )
 from ledger.db import db, write_transaction
 from ledger.models import utc_now
@@ -28,7 +27,7 @@ CATEGORY_LABELS = {Category.VOLUNTEER: "志愿者 volunteers", Category.PARTY_ME
 @click.command("rank")
 @click.option("--org", "org_code", required=True, help="Org whose subtree is ranked (grid, community, street).")
 @click.option("--category", type=click.Choice([c.value for c in Category]), default="volunteer", show_default=True)
-@click.option("--period", default=str(dt.date.today().year), show_default=True, help="2026, 2026-03, 2026Q1 or 2026-03-01..2026-03-15.")
+@click.option("--period", help="2026, 2026-03, 2026Q1 or 2026-03-01..2026-03-15 (default: this year).")
 @click.option("--public", is_flag=True, help="As the public sees it: without those who opted out.")
 @click.option("--limit", default=50, show_default=True, type=click.IntRange(1, 200))
 @click.option("--page", default=1, show_default=True, type=click.IntRange(1))
@@ -39,7 +38,8 @@ def rank_command(org_code, category, period, public, limit, page, volunteer_numb
     """Show a ranking by points earned in a period, or one person's rank with their neighbours."""
     from ledger.rankings import own_standing, parse_period, ranking
 
-    org, period = org_coded(org_code), parse_period(period)
+    org = org_coded(org_code)
+    period = parse_period(period or str(today_in(org).year))
     heading = f"{org.name} · {CATEGORY_LABELS[Category(category)]} · {period.label}" + (" · 公开 public" if public else "")
     if volunteer_number is None and participant_id is None:
         result = ranking(db.session, org=org, category=category, period=period, public=public, limit=limit, offset=(page - 1) * limit)
@@ -68,14 +68,14 @@ def stars_command(volunteer_number, participant_id, today) -> None:
     from ledger.rankings import star_record
 
     participant = participant_named(volunteer_number, participant_id)
-    record = star_record(db.session, participant_id=participant.id, today=(today.date() if today else dt.date.today()))
+    record = star_record(db.session, participant_id=participant.id, today=today.date() if today else today_in(participant.org))
     click.echo(f"{participant.display_name}: {'★' * record.level or '—'} {record.level} 星 stars, {hours(record.service_minutes)} hours of service")
     for level, day in record.reached:
         click.echo(f"  {level} 星 reached on {day.isoformat()}")
     if record.next_level is not None:
         click.echo(f"  {hours(record.minutes_to_next)} more hours to {record.next_level} 星")
     if record.year_level is not None:
-        click.echo(f"  this year: {record.year_level} 星, {hours(record.year_minutes)} hours")
+        click.echo(f"  年度星级 this year's own ladder: {record.year_level} 星 for {hours(record.year_minutes)} hours this year")
     db.session.rollback()
 
 
@@ -90,7 +90,8 @@ def titles_command(org_code, year, title_code, show_all) -> None:
     """Show who qualifies for each annual title, criterion by criterion."""
     from ledger.rankings import title_reports
 
-    reports = title_reports(db.session, org=org_coded(org_code), year=year, today=dt.date.today(), title_code=title_code)
+    org = org_coded(org_code)
+    reports = title_reports(db.session, org=org, year=year, today=today_in(org), title_code=title_code)
     for report in reports:
         click.echo(f"{report.title_name} ({report.title_code}) {year}: {len(report.eligible)} of {len(report.candidates)} eligible")
         for candidate in report.candidates if show_all else report.eligible:
@@ -117,6 +118,21 @@ def describe_criterion(result) -> str:
     else:
         text = "not in this title's category"
     return text if result.met else f"{text}, short by {hours(result.shortfall) if result.criterion == 'min_hours' else result.shortfall}"
+
+
+@click.command("unit-points")
+@click.option("--org", "org_code", required=True)
+@click.option("--year", required=True, type=int)
+@with_appcontext
+@refusals_as_messages
+def unit_points_command(org_code, year) -> None:
+    """Show each co-building unit's points of a year by kind: report-in, projects, staff sent, donations…"""
+    from ledger.rankings import unit_points_by_kind
+
+    for unit in unit_points_by_kind(db.session, org=org_coded(org_code), year=year):
+        kinds = ", ".join(f"{kind} {points}" for kind, points in sorted(unit.by_kind.items(), key=lambda item: -item[1]))
+        click.echo(f"{left(unit.name, 30)} {right(str(unit.total), 6)}  {kinds}")
+    db.session.rollback()
 
 
 @click.command("award-titles")
@@ -155,4 +171,11 @@ def ranking_visibility_command(volunteer_number, participant_id, hide) -> None:
     click.echo(f"{participant.display_name} is {'hidden from' if hide else 'shown in'} public rankings")
 
 
-COMMANDS = (rank_command, stars_command, titles_command, award_titles_command, ranking_visibility_command)
+COMMANDS = (
+    rank_command,
+    stars_command,
+    titles_command,
+    unit_points_command,
+    award_titles_command,
+    ranking_visibility_command,
+)
