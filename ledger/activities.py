@@ -46,7 +46,7 @@ from ledger.models import (
     TransactionKindCode,
     utc_now,
 )
-from ledger.orgs import check_name
+from ledger.orgs import check_name, local_date
 from ledger.points import EarnedSoFar, ServiceFacts, score_activity, transfer
 from ledger.rules import rules_of, version_in_force
 from ledger.rulesets import Category
@@ -434,7 +434,7 @@ def _prepare_scoring(session: Session, org: OrgNode, participant: Participant, s
     account = participant_account(session, participant.id)
     lock_chain(session, org)
     lock_accounts(session, [account.id])
-    day = _local_date(started_at, org)
+    day = local_date(started_at, org)
     return _Scoring(account, version_in_force(session, org, day), day)
 
 
@@ -618,7 +618,7 @@ def _check_no_overlap(session: Session, service: Service, org: OrgNode, *, repla
             field="started_at",
         )
     zone = zoneinfo.ZoneInfo(org.time_zone)
-    day = _local_date(service.started_at, org)
+    day = local_date(service.started_at, org)
     day_start = dt.datetime.combine(day, dt.time(), zone)
     day_end = dt.datetime.combine(day + dt.timedelta(days=1), dt.time(), zone)
     same_day = session.execute(
@@ -665,7 +665,3 @@ def _activity(session: Session, activity_id: int) -> Activity:
 def _check_key(key: object) -> None:
     if not isinstance(key, str) or not IDEMPOTENCY_KEY_PATTERN.fullmatch(key):
         raise InvalidInput("must be 1 to 128 characters of letters, digits and . _ : / @ + = -", field="idempotency_key")
-
-
-def _local_date(moment: dt.datetime, org: OrgNode) -> dt.date:
-    return moment.astimezone(zoneinfo.ZoneInfo(org.time_zone)).date()

@@ -7,6 +7,7 @@ records its transactions. Grids keep their own accounts but write to their commu
 
 from __future__ import annotations
 
+import datetime as dt
 import functools
 import re
 import zoneinfo
@@ -116,6 +117,11 @@ def _check_parent(kind: OrgKind, parent: OrgNode | None) -> int | None:
     if expected is not None and (parent is None or parent.kind != expected):
         raise InvalidInput(f"a {kind} belongs to a {expected}", field="parent")
     return None
+
+
+def local_date(moment: dt.datetime, org: OrgNode) -> dt.date:
+    """Return the day ``moment`` falls on in ``org``'s time zone: days, months and years are local."""
+    return moment.astimezone(zoneinfo.ZoneInfo(org.time_zone)).date()
 
 
 def org_by_code(session: Session, code: str) -> OrgNode:

@@ -29,7 +29,6 @@ Service functions take the session and the acting user, flush, and never commit.
 from __future__ import annotations
 
 import datetime as dt
-import zoneinfo
 from dataclasses import dataclass
 
 from sqlalchemy import BigInteger, cast, func, select
@@ -59,7 +58,7 @@ from ledger.models import (
     TransactionKindCode,
     utc_now,
 )
-from ledger.orgs import check_name, path_ids
+from ledger.orgs import check_name, local_date, path_ids
 from ledger.points import transfer
 from ledger.rewards import star_standing
 from ledger.rules import rules_of, version_in_force
@@ -498,11 +497,6 @@ def priority_holders(session: Session, reward_id: int) -> list[PriorityHolder]:
         .order_by(Redemption.requested_at, Redemption.id)
     )
     return [PriorityHolder(r.id, r.participant_id, name, r.quantity, r.status, r.requested_on) for r, name in rows]
-
-
-def local_date(moment: dt.datetime, org: OrgNode) -> dt.date:
-    """Return the day ``moment`` falls on in ``org``'s time zone."""
-    return moment.astimezone(zoneinfo.ZoneInfo(org.time_zone)).date()
 
 
 def _spend(

@@ -5,7 +5,6 @@ from __future__ import annotations
 import datetime as dt
 import functools
 import unicodedata
-import zoneinfo
 
 import click
 from sqlalchemy import select
@@ -13,7 +12,7 @@ from sqlalchemy import select
 from ledger.db import db
 from ledger.errors import InvalidInput, LedgerError, NotFound
 from ledger.models import AppUser, OrgNode, Participant, Volunteer, utc_now
-from ledger.orgs import org_by_code
+from ledger.orgs import local_date, org_by_code
 from ledger.users import ensure_user
 
 
@@ -76,7 +75,7 @@ ACTOR_OPTION = click.option(
 
 def today_in(org: OrgNode) -> dt.date:
     """Return today's date where ``org`` is: its days begin at midnight in its own time zone."""
-    return utc_now().astimezone(zoneinfo.ZoneInfo(org.time_zone)).date()
+    return local_date(utc_now(), org)
 
 
 def display_width(text: str) -> int:

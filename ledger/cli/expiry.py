@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import zoneinfo
-
 import click
 from flask.cli import with_appcontext
 
@@ -14,9 +12,9 @@ from ledger.cli.common import (
     participant_named,
     participant_options,
     refusals_as_messages,
+    today_in,
 )
 from ledger.db import db, write_transaction
-from ledger.models import utc_now
 
 
 @click.command("expire")
@@ -52,7 +50,7 @@ def expiring_command(volunteer_number, participant_id, today) -> None:
 
     participant = participant_named(volunteer_number, participant_id)
     account = participant_account(db.session, participant.id)
-    day = today.date() if today else utc_now().astimezone(zoneinfo.ZoneInfo(participant.org.time_zone)).date()
+    day = today.date() if today else today_in(participant.org)
     expiries = expiring_soon(db.session, account.id, today=day)
     click.echo(f"{participant.display_name} — {account.balance} points now; expiring after {day.isoformat()}:")
     if not expiries:

@@ -18,9 +18,10 @@ from ledger.cli.common import (
     participant_options,
     refusals_as_messages,
     right,
+    today_in,
 )
 from ledger.db import db, write_transaction
-from ledger.models import LimitPeriod, Reward, RewardKind, utc_now
+from ledger.models import LimitPeriod, Reward, RewardKind
 
 DATE = click.DateTime(["%Y-%m-%d"])
 #: Characters that make a spreadsheet read a cell as a formula.
@@ -72,7 +73,7 @@ def shelf_add_command(
     username,
 ) -> None:
     """Offer a reward on an org's shelf."""
-    from ledger.shelf import add_reward, local_date
+    from ledger.shelf import add_reward
 
     def work():
         org = org_coded(org_code)
@@ -83,7 +84,7 @@ def shelf_add_command(
             name=name,
             kind=kind,
             price_points=price_points,
-            active_from=active_from.date() if active_from else local_date(utc_now(), org),
+            active_from=active_from.date() if active_from else today_in(org),
             stock=stock,
             unit_value_yuan=unit_value_yuan,
             per_person_limit=per_person_limit,
@@ -107,10 +108,10 @@ def shelf_add_command(
 @refusals_as_messages
 def shelf_list_command(org_code, day) -> None:
     """List the rewards offered to an org's participants: its shelf's and those of the orgs above it."""
-    from ledger.shelf import catalogue, local_date
+    from ledger.shelf import catalogue
 
     org = org_coded(org_code)
-    day = day.date() if day else local_date(utc_now(), org)
+    day = day.date() if day else today_in(org)
     rewards = catalogue(db.session, org, on=day)
     click.echo(f"{org.name} · {day.isoformat()} · {len(rewards)} rewards")
     click.echo(
