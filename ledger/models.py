@@ -38,6 +38,7 @@ from sqlalchemy.types import TypeDecorator
 
 from ledger.chain import GENESIS_HASH
 from ledger.db import db
+from ledger.order_flow import ONCE_PER_CLAIM, ONCE_PER_ORDER, ClaimantKind, Happening, OrderKind
 from ledger.points import MAX_POSTING_AMOUNT
 
 #: ``BIGINT`` on PostgreSQL; ``INTEGER`` on SQLite, where only that is an auto-incrementing rowid.
@@ -743,8 +744,122 @@ class TitleAward(db.Model):
     granted_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, nullable=False)
 
 
+#: Whose needs an order serves, as shown publicly instead of the beneficiary's name.
+BENEFICIARY_GROUPS = ("elderly_living_alone", "left_behind_child", "family_in_difficulty", "disabled", "community", "other")
+
+
+class ServiceOrder(db.Model):
+    """A need posted for claimants (需求 / 微心愿 / 共建项目). Never changed: its state is its history."""
+
+    __tablename__ = "service_order"
+    __table_args__ = (
+        UniqueConstraint("org_id", "created_by_id", "idempotency_key"),
+        CheckConstraint(_in("kind", OrderKind), name="kind"),
+        CheckConstraint(_in("claimant_kind", ClaimantKind), name="claimant_kind"),
+        CheckConstraint(_in("beneficiary_group", BENEFICIARY_GROUPS), name="beneficiary_group"),
+        CheckConstraint("capacity BETWEEN 1 AND 100", name="capacity"),
+    )
+
+    id: Mapped[int] = mapped_column(BigIntId, primary_key=True)
+    #: The community or grid whose need it is.
+    org_id: Mapped[int] = mapped_column(ForeignKey("org_node.id"), nullable=False, index=True)
+    kind: Mapped[str] = mapped_column(String(24), nullable=False)
+    title: Mapped[str] = mapped_column(String(200), nullable=False)
+    description: Mapped[str | None] = mapped_column(String(1000), nullable=True)
+    #: Public: whose need it is, as a group.
+    beneficiary_group: Mapped[str] = mapped_column(String(24), nullable=False)
+    #: Private: shown to staff and to the claimant once they hold a claim, never in public lists.
+    beneficiary_name: Mapped[str | None] = mapped_column(String(100), nullable=True)
+    beneficiary_contact: Mapped[str | None] = mapped_column(String(100), nullable=True)
+    #: The rule set's activity type that confirmation scores.
+    activity_type: Mapped[str] = mapped_column(String(40), nullable=False)
+    claimant_kind: Mapped[str] = mapped_column(String(8), nullable=False)
+    #: How many claims it takes.
+    capacity: Mapped[int] = mapped_column(Integer, nullable=False)
+    deadline: Mapped[dt.datetime] = mapped_column(UTCDateTime, nullable=False)
+    created_by_id: Mapped[int] = mapped_column(ForeignKey("app_user.id"), nullable=False)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, nullable=False)
+    idempotency_key: Mapped[str] = mapped_column(String(128), nullable=False)
+    request_digest: Mapped[str] = mapped_column(String(64), nullable=False)
+
+    org: Mapped[OrgNode] = relationship()
+
+
+class OrderClaim(db.Model):
+    """Who took a place on an order: a person, a unit, or a team."""
+
+    __tablename__ = "order_claim"
+    __table_args__ = (
+        CheckConstraint("(participant_id IS NULL) != (team_id IS NULL)", name="one_claimant"),
+        Index("ix_order_claim_participant_id", "participant_id"),
+    )
+
+    id: Mapped[int] = mapped_column(BigIntId, primary_key=True)
+    order_id: Mapped[int] = mapped_column(ForeignKey("service_order.id"), nullable=False, index=True)
+    participant_id: Mapped[int | None] = mapped_column(ForeignKey("participant.id"), nullable=True)
+    team_id: Mapped[int | None] = mapped_column(ForeignKey("team.id"), nullable=True)
+    claimed_by_id: Mapped[int] = mapped_column(ForeignKey("app_user.id"), nullable=False)
+    claimed_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, nullable=False)
+
+
+class OrderEvent(db.Model):
+    """One thing that happened to an order or one of its claims; the order's state is their sum."""
+
+    __tablename__ = "order_event"
+    __table_args__ = (
+        CheckConstraint(_in("happening", Happening), name="happening"),
+        CheckConstraint("rating IS NULL OR rating BETWEEN 1 AND 5", name="rating"),
+        CheckConstraint("happening != 'rejected' OR note IS NOT NULL", name="rejection_has_reason"),
+        # What happens once, happens once, whoever asks and however often.
+        Index(
+            "uq_order_event_once_per_order",
+            "order_id",
+            "happening",
+            unique=True,
+            sqlite_where=text(_in("happening", ONCE_PER_ORDER)),
+            postgresql_where=text(_in("happening", ONCE_PER_ORDER)),
+        ),
+        Index(
+            "uq_order_event_once_per_claim",
+            "claim_id",
+            "happening",
+            unique=True,
+            sqlite_where=text(_in("happening", ONCE_PER_CLAIM)),
+            postgresql_where=text(_in("happening", ONCE_PER_CLAIM)),
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(BigIntId, primary_key=True)
+    order_id: Mapped[int] = mapped_column(ForeignKey("service_order.id"), nullable=False, index=True)
+    claim_id: Mapped[int | None] = mapped_column(ForeignKey("order_claim.id"), nullable=True)
+    happening: Mapped[str] = mapped_column(String(16), nullable=False)
+    actor_id: Mapped[int] = mapped_column(ForeignKey("app_user.id"), nullable=False)
+    at: Mapped[dt.datetime] = mapped_column(UTCDateTime, nullable=False)
+    #: What the claimant delivered, why staff rejected it, why it was cancelled.
+    note: Mapped[str | None] = mapped_column(String(500), nullable=True)
+    #: The beneficiary's rating on confirmation, 1–5.
+    rating: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    #: For a delivery: when the service was done, and for a team, who served.
+    served_from: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    served_until: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    served_by: Mapped[list | None] = mapped_column(JSON, nullable=True)
+    #: The ledger transaction a confirmation or a penalty posted, when it posted one.
+    transaction_id: Mapped[int | None] = mapped_column(ForeignKey("ledger_transaction.id"), nullable=True)
+
+
 #: Tables the database refuses to UPDATE, DELETE or TRUNCATE.
-APPEND_ONLY_MODELS = (Transaction, Posting, Activity, ActivityReview, ServiceEvent, StockMovement, TitleAward)
+APPEND_ONLY_MODELS = (
+    Transaction,
+    Posting,
+    Activity,
+    ActivityReview,
+    ServiceEvent,
+    StockMovement,
+    TitleAward,
+    ServiceOrder,
+    OrderClaim,
+    OrderEvent,
+)
 APPEND_ONLY_TABLES = tuple(model.__tablename__ for model in APPEND_ONLY_MODELS)
 
 __all__ = [
@@ -773,10 +888,13 @@ __all__ = [
     "TitleAward",
     "PartyMember",
     "Person",
+    "OrderClaim",
+    "OrderEvent",
     "Posting",
     "RuleSetStatus",
     "RuleSetVersion",
     "ServiceEvent",
+    "ServiceOrder",
     "Team",
     "TeamMember",
     "Transaction",
