@@ -25,6 +25,9 @@ setup(
         "alembic>=1.14,<2",
         "psycopg[binary]>=3.2,<4",
         "waitress>=3.0,<4",
+        "argon2-cffi>=23.1",
+        "Flask-Limiter>=3.5",
+        "swagger-ui-bundle>=1.1",
         "tzdata>=2024.1",
     ],
     extras_require={

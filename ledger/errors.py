@@ -100,6 +100,20 @@ class AppendOnlyViolation(LedgerError):
     http_status = 409
 
 
+class Unauthenticated(LedgerError):
+    """Raised when a request carries no valid credentials (missing, expired or revoked token)."""
+
+    code = "unauthenticated"
+    http_status = 401
+
+
+class Forbidden(LedgerError):
+    """Raised when the caller may see an object but none of their roles allows this action on it."""
+
+    code = "forbidden"
+    http_status = 403
+
+
 class RetryLimitReached(LedgerError):
     """Raised when a write kept colliding with concurrent writers after every retry."""
 

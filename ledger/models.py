@@ -30,6 +30,7 @@ from sqlalchemy import (
     Index,
     Integer,
     String,
+    Text,
     UniqueConstraint,
     text,
 )
@@ -121,7 +122,7 @@ class OrgNode(db.Model):
 
 
 class AppUser(db.Model):
-    """Someone (or something, like the CLI) that writes to the ledger."""
+    """Someone (or something, like the CLI) that uses the ledger; what they may do is in their roles."""
 
     __tablename__ = "app_user"
     __table_args__ = (Index("uq_app_user_participant_id", "participant_id", unique=True),)
@@ -131,6 +132,81 @@ class AppUser(db.Model):
     display_name: Mapped[str] = mapped_column(String(200), nullable=False)
     #: The participant this user is, when a volunteer or unit signs in for themselves.
     participant_id: Mapped[int | None] = mapped_column(ForeignKey("participant.id"), nullable=True)
+    #: argon2id hash of the password; ``None`` for users who only use tokens or the command line.
+    password_hash: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    #: A deactivated user can no longer sign in or use a token; their past writes stay theirs.
+    is_active: Mapped[bool] = mapped_column(Boolean, nullable=False, default=True, server_default=text("true"))
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, nullable=False, default=utc_now)
+
+    roles: Mapped[list[RoleAssignment]] = relationship(back_populates="user")
+
+
+class Role(StrEnum):
+    #: Own data only: balance, history, self-reports, claims, redemptions.
+    VOLUNTEER = "volunteer"
+    #: Records and confirms service in their own grid.
+    GRID_WORKER = "grid_worker"
+    #: Records, approves, corrects; manages orders and the reward shelf in their community.
+    COMMUNITY_STAFF = "community_staff"
+    #: Everything in the street's subtree, rule sets included.
+    STREET_ADMIN = "street_admin"
+    #: Reads and verifies, never writes.
+    AUDITOR = "auditor"
+    #: Everything everywhere; the only role not scoped to an org.
+    SYSTEM_ADMIN = "system_admin"
+
+
+class RoleAssignment(db.Model):
+    """A role a user holds over an org's subtree."""
+
+    __tablename__ = "role_assignment"
+    __table_args__ = (
+        UniqueConstraint("user_id", "role", "org_id"),
+        CheckConstraint(_in("role", Role), name="role"),
+        CheckConstraint("(role = 'system_admin') = (org_id IS NULL)", name="scoped_unless_system_admin"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("app_user.id"), nullable=False, index=True)
+    role: Mapped[str] = mapped_column(String(24), nullable=False)
+    #: The root of the subtree the role covers; ``None`` only for a system admin.
+    org_id: Mapped[int | None] = mapped_column(ForeignKey("org_node.id"), nullable=True)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, nullable=False, default=utc_now)
+
+    user: Mapped[AppUser] = relationship(back_populates="roles")
+    org: Mapped[OrgNode | None] = relationship()
+
+
+class ApiToken(db.Model):
+    """A bearer token for an API client: only its SHA-256 is stored; it expires and can be revoked."""
+
+    __tablename__ = "api_token"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("app_user.id"), nullable=False, index=True)
+    #: SHA-256 of the token. Tokens are 256 random bits, so a fast hash is enough to store them.
+    token_hash: Mapped[str] = mapped_column(String(64), nullable=False, unique=True)
+    name: Mapped[str] = mapped_column(String(100), nullable=False)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, nullable=False, default=utc_now)
+    expires_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, nullable=False)
+    revoked_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, nullable=True)
+
+    user: Mapped[AppUser] = relationship()
+
+
+class IdempotencyRecord(db.Model):
+    """The first response to a write sent with an ``Idempotency-Key``, to replay to its retries."""
+
+    __tablename__ = "idempotency_record"
+    __table_args__ = (UniqueConstraint("user_id", "key"),)
+
+    id: Mapped[int] = mapped_column(BigIntId, primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("app_user.id"), nullable=False)
+    key: Mapped[str] = mapped_column(String(128), nullable=False)
+    #: SHA-256 of the method, path and body: the same key with another request is refused.
+    request_digest: Mapped[str] = mapped_column(String(64), nullable=False)
+    status_code: Mapped[int] = mapped_column(Integer, nullable=False)
+    response_body: Mapped[str] = mapped_column(Text, nullable=False)
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, nullable=False, default=utc_now)
 
 
@@ -865,6 +941,7 @@ APPEND_ONLY_TABLES = tuple(model.__tablename__ for model in APPEND_ONLY_MODELS)
 __all__ = [
     "Account",
     "Activity",
+    "ApiToken",
     "ActivityReview",
     "ActivitySource",
     "AccountKind",
@@ -872,6 +949,7 @@ __all__ = [
     "ChainHead",
     "CoBuildingUnit",
     "EmployerUnit",
+    "IdempotencyRecord",
     "OrgKind",
     "OrgNode",
     "Participant",
@@ -882,6 +960,8 @@ __all__ = [
     "Redemption",
     "RedemptionStatus",
     "Reward",
+    "Role",
+    "RoleAssignment",
     "RewardKind",
     "StockMovement",
     "StockReason",

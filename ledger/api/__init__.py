@@ -1,0 +1,61 @@
+"""The HTTP API under ``/api/v1``: every capability over JSON REST, documented with OpenAPI.
+
+The OpenAPI document is at ``/api/v1/openapi.json`` and an interactive page at
+``/api/v1/docs``, served from the installed swagger-ui-bundle package so that it works on a
+closed office network. Views are thin: parse with a schema, authorize with
+:mod:`ledger.api.policy`, call a service inside one write transaction (and, for a POST that
+writes, :mod:`ledger.api.idempotency`), serialise. Errors are RFC 9457 problem documents
+(:mod:`ledger.api.problems`).
+"""
+
+from __future__ import annotations
+
+from flask import Blueprint, request, send_from_directory
+from flask_smorest import Api
+from swagger_ui_bundle import swagger_ui_path
+
+from ledger.api import auth, problems
+from ledger.api.health import health
+from ledger.api.problems import problem
+from ledger.api.resources import RESOURCE_BLUEPRINTS
+
+api = Api(
+    spec_kwargs={
+        "info": {
+            "description": "志愿服务积分台账 · Volunteer points ledger. Sign in with POST /api/v1/auth/login, "
+            "then send `Authorization: Bearer <token>`. Every POST that writes needs an `Idempotency-Key` header."
+        }
+    }
+)
+
+#: The Swagger UI's own files, from the installed package rather than a CDN.
+swagger_files = Blueprint("swagger_files", __name__)
+
+
+@swagger_files.get("/api/v1/docs/static/<path:filename>")
+def swagger_file(filename: str):
+    return send_from_directory(swagger_ui_path, filename)
+
+
+def _refuse_duplicate_query_parameters():
+    """Refuse ``?page=1&page=2``: which one was meant cannot be guessed."""
+    if not request.path.startswith("/api/"):
+        return None
+    for name in request.args:
+        if len(request.args.getlist(name)) > 1:
+            return problem(400, "duplicate_parameter", f"the query parameter {name!r} appears more than once", errors={name: ["appears more than once"]})
+    return None
+
+
+def init_app(app) -> None:
+    app.config.setdefault("OPENAPI_SWAGGER_UI_PATH", "docs")
+    app.config.setdefault("OPENAPI_SWAGGER_UI_URL", "/api/v1/docs/static/")
+    api.init_app(app)
+    api.spec.components.security_scheme("bearer", {"type": "http", "scheme": "bearer"})
+    api.register_blueprint(health)
+    auth.init_app(app, api)
+    for blueprint in RESOURCE_BLUEPRINTS:
+        api.register_blueprint(blueprint)
+    app.register_blueprint(swagger_files)
+    app.before_request(_refuse_duplicate_query_parameters)
+    problems.init_app(app)
