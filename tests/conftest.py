@@ -33,8 +33,8 @@ from ledger.points import transfer
 from ledger.transactions import participant_account, record_transaction, system_account
 from ledger.users import ensure_user
 
-#: Fixtures of the recording-service tests (desk, resident, …), shared with the rule-set tests.
-pytest_plugins = ["tests.activity_fixtures"]
+#: Shared fixtures: the recording-service desk and resident, and the API users and caller.
+pytest_plugins = ["tests.activity_fixtures", "tests.api_fixtures"]
 
 settings.register_profile(
     "ledger", deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow]

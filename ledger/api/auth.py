@@ -10,12 +10,12 @@ from __future__ import annotations
 
 import datetime as dt
 
-from flask import current_app, g, request
+from flask import current_app, request
 from flask.views import MethodView
 from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
 from flask_smorest import Blueprint
-from marshmallow import fields
+from marshmallow import fields, validate
 
 from ledger.api.policy import Principal
 from ledger.api.schemas import StrictSchema, Whole, text
@@ -29,21 +29,25 @@ limiter = Limiter(key_func=get_remote_address, default_limits=[])
 auth = Blueprint("auth", __name__, url_prefix="/api/v1/auth", description="Sign in, tokens, and who you are.")
 
 
+#: Where a request keeps its principal: in the request itself, which no other request shares.
+_PRINCIPAL = "ledger.principal"
+
+
 def current_principal() -> Principal:
     """Return the signed-in user of this request, or refuse with 401."""
-    if "principal" not in g:
+    if _PRINCIPAL not in request.environ:
         header = request.headers.get("Authorization", "")
         scheme, _, secret = header.partition(" ")
         user = user_for_token(db.session, secret.strip(), now=utc_now()) if scheme.lower() == "bearer" else None
         if user is None:
             raise Unauthenticated("sign in: send Authorization: Bearer <token> (POST /api/v1/auth/login gives one)")
-        g.principal = Principal.of(user)
-    return g.principal
+        request.environ[_PRINCIPAL] = Principal.of(user)
+    return request.environ[_PRINCIPAL]
 
 
 class LoginRequest(StrictSchema):
     username = text(maximum=64, required=True)
-    password = fields.String(required=True, validate=lambda value: 0 < len(value) <= MAX_PASSWORD_LENGTH)
+    password = fields.String(required=True, validate=validate.Length(1, MAX_PASSWORD_LENGTH))
     token_name = text(maximum=100, load_default="api")
     #: Lifetime of the token in hours (default 720: thirty days).
     hours = Whole(minimum=1, maximum=24 * 365, load_default=24 * 30)
