@@ -10,16 +10,40 @@ writes, :mod:`ledger.api.idempotency`), serialise. Errors are RFC 9457 problem d
 
 from __future__ import annotations
 
-from flask import Blueprint, request, send_from_directory
+import json
+
+from flask import Blueprint, current_app, request, send_from_directory
 from flask_smorest import Api
 from swagger_ui_bundle import swagger_ui_path
 
 from ledger.api import auth, problems
 from ledger.api.health import health
-from ledger.api.problems import problem
+from ledger.api.problems import ProblemSchema, problem
 from ledger.api.resources import RESOURCE_BLUEPRINTS
 
-api = Api(
+PROBLEM_CONTENT = {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}}
+
+
+class LedgerApi(Api):
+    """flask-smorest's Api, documenting every error as the RFC 9457 problem document it is."""
+
+    ERROR_SCHEMA = ProblemSchema
+
+    def _openapi_json(self):
+        document = self.spec.to_dict()
+        for operations in document.get("paths", {}).values():
+            for operation in operations.values():
+                if not isinstance(operation, dict):
+                    continue
+                for status, response in operation.get("responses", {}).items():
+                    if status == "default" or int(status) >= 400:
+                        description = response.get("description", "An error") if isinstance(response, dict) else "An error"
+                        operation["responses"][status] = {"description": description, "content": PROBLEM_CONTENT}
+        document["security"] = [{"bearer": []}]
+        return current_app.response_class(json.dumps(document, ensure_ascii=False, indent=2), mimetype="application/json")
+
+
+api = LedgerApi(
     spec_kwargs={
         "info": {
             "description": "志愿服务积分台账 · Volunteer points ledger. Sign in with POST /api/v1/auth/login, "

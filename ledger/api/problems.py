@@ -12,6 +12,7 @@ from __future__ import annotations
 from http import HTTPStatus
 
 from flask import current_app, jsonify, request
+from marshmallow import Schema, fields
 from werkzeug.exceptions import HTTPException, InternalServerError
 
 from ledger.errors import LedgerError
@@ -48,6 +49,20 @@ TITLES = {
     "duplicate_parameter": ("查询参数重复", "Duplicate query parameter"),
     "internal_error": ("服务器内部错误，已记录", "Internal error, logged"),
 }
+
+
+class ProblemSchema(Schema):
+    """An RFC 9457 problem document, as every error of the API is."""
+
+    type = fields.String()
+    status = fields.Integer()
+    code = fields.String(metadata={"description": "Stable and machine-readable, such as insufficient_balance."})
+    title = fields.String()
+    detail = fields.String()
+    instance = fields.String()
+    errors = fields.Dict(
+        keys=fields.String(), values=fields.List(fields.String()), metadata={"description": "Messages by field path."}
+    )
 
 
 def language() -> str:
