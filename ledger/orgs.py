@@ -48,6 +48,8 @@ def check_name(name: object, *, field: str = "name", max_length: int = MAX_NAME_
     """Return ``name`` stripped, if it is non-empty text within ``max_length``."""
     if not isinstance(name, str) or not name.strip():
         raise InvalidInput("must not be empty", field=field)
+    if "\x00" in name:
+        raise InvalidInput("must not contain NUL characters", field=field)
     name = name.strip()
     if len(name) > max_length:
         raise InvalidInput(f"must be at most {max_length} characters", field=field)

@@ -137,3 +137,9 @@ def test_the_docs_page_works_without_the_internet(client):
     assert page.status_code == 200 and "/api/v1/docs/static/swagger-ui-bundle.js" in page.get_data(as_text=True)
     with client.get("/api/v1/docs/static/swagger-ui-bundle.js") as script:
         assert script.status_code == 200 and b"SwaggerUIBundle" in script.get_data()
+
+
+def test_text_with_a_nul_character_is_refused_before_it_reaches_the_database(api, street):
+    body = {"code": "C9", "name": "九\u0000社区", "kind": "community", "parent_id": street.street}
+    response = api.post("/api/v1/orgs", body, as_="street")
+    assert response.status_code == 400 and "NUL" in response.json["detail"]

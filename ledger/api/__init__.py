@@ -22,6 +22,8 @@ from ledger.api.problems import ProblemSchema, problem
 from ledger.api.resources import RESOURCE_BLUEPRINTS
 
 PROBLEM_CONTENT = {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}}
+#: Paths anyone may call without signing in.
+PUBLIC_PATHS = {"/healthz", "/readyz", "/api/v1/auth/login"}
 
 
 class LedgerApi(Api):
@@ -31,10 +33,12 @@ class LedgerApi(Api):
 
     def _openapi_json(self):
         document = self.spec.to_dict()
-        for operations in document.get("paths", {}).values():
+        for path, operations in document.get("paths", {}).items():
             for operation in operations.values():
                 if not isinstance(operation, dict):
                     continue
+                if path in PUBLIC_PATHS:
+                    operation["security"] = []
                 for status, response in operation.get("responses", {}).items():
                     if status == "default" or int(status) >= 400:
                         description = response.get("description", "An error") if isinstance(response, dict) else "An error"
@@ -71,6 +75,16 @@ def _refuse_duplicate_query_parameters():
     return None
 
 
+def _refuse_nul_characters():
+    """Refuse text with NUL characters: no field needs one, and PostgreSQL cannot store one."""
+    if not request.path.startswith("/api/"):
+        return None
+    body = request.get_data(cache=True)
+    if b"\\u0000" in body or b"\x00" in body or any("\x00" in value for value in request.args.values()):
+        return problem(400, "bad_request", "text must not contain NUL (\\u0000) characters")
+    return None
+
+
 def init_app(app) -> None:
     app.config.setdefault("OPENAPI_SWAGGER_UI_PATH", "docs")
     app.config.setdefault("OPENAPI_SWAGGER_UI_URL", "/api/v1/docs/static/")
@@ -82,4 +96,5 @@ def init_app(app) -> None:
         api.register_blueprint(blueprint)
     app.register_blueprint(swagger_files)
     app.before_request(_refuse_duplicate_query_parameters)
+    app.before_request(_refuse_nul_characters)
     problems.init_app(app)
