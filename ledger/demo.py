@@ -52,6 +52,7 @@ from ledger.models import (
     Account,
     AccountKind,
     AppUser,
+    Role,
     CoBuildingUnit,
     EmployerUnit,
     LimitPeriod,
@@ -85,7 +86,7 @@ from ledger.rewards import star_standing
 from ledger.rules import publish_default, rules_of, version_in_force, versions
 from ledger.shelf import add_reward, cancel, donate_stock, fulfil, redeem
 from ledger.transactions import participant_account, record_transaction, system_account
-from ledger.users import ensure_user
+from ledger.users import ensure_user, grant_role, set_password
 
 T = TypeVar("T")
 
@@ -1079,8 +1080,26 @@ def _age(born: dt.date, day: dt.date) -> int:
     return day.year - born.year - ((day.month, day.day) < (born.month, born.day))
 
 
+#: One user per role, each over the demo org whose code is given (the volunteer's own community).
+DEMO_SIGN_INS = (
+    ("demo-admin", "系统管理员", Role.SYSTEM_ADMIN, None),
+    ("demo-street", "街道管理员", Role.STREET_ADMIN, "DEMO-S1"),
+    (STAFF_USERNAME, STAFF_DISPLAY_NAME, Role.COMMUNITY_STAFF, "DEMO-C1"),
+    ("demo-grid", "网格员", Role.GRID_WORKER, "DEMO-C1-G1"),
+    ("demo-auditor", "审计员", Role.AUDITOR, "DEMO-S1"),
+    (REPORTER_USERNAME, None, Role.VOLUNTEER, None),
+)
+#: The password of every demo user, set only outside production (``ledger demo`` decides).
+DEMO_PASSWORD = "demo-password-2026"
+
+
 def load_demo(
-    session: Session, *, seed: int = 2026, id_number_key: str, through: dt.date = SEASON[1]
+    session: Session,
+    *,
+    seed: int = 2026,
+    id_number_key: str,
+    through: dt.date = SEASON[1],
+    sign_in_password: str | None = None,
 ) -> DemoSummary:
     """Load the demo street and its season through the services, adding only what is not there yet.
 
@@ -1105,6 +1124,7 @@ def load_demo(
         loader.enter(step)
     if through >= SHELF_OPENS:
         loader.load_shelves(residents, seed, through)
+    loader.load_sign_ins(sign_in_password)
     return loader.summary()
 
 
@@ -1380,6 +1400,23 @@ class _Loader:
             reason=planned.reason,
             now=ENTERED_AT,
         )
+
+    def load_sign_ins(self, password: str | None) -> None:
+        """Give each demo user their role; with a password, let them sign in to the API."""
+        reporter = self.session.execute(select(AppUser).where(AppUser.username == REPORTER_USERNAME)).scalar_one_or_none()
+        for username, display_name, role, org_code in DEMO_SIGN_INS:
+            if username == REPORTER_USERNAME:
+                if reporter is None:
+                    continue  # the season that links the volunteer to their user was not loaded
+                participant = self.session.get(Participant, reporter.participant_id)
+                user, org = reporter, self.session.get(OrgNode, participant.org.community_id)
+            else:
+                user = ensure_user(self.session, username, display_name)
+                org = self.orgs[org_code] if org_code else None
+            grant_role(self.session, user=user, role=role, org=org)
+            if password is not None and user.password_hash is None:
+                set_password(user, password)
+        self.session.flush()
 
     def _reporter(self, who: str) -> AppUser:
         """Return the volunteer's own user, linked to them (users are not ledger rows: set it in place)."""

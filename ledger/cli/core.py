@@ -22,13 +22,19 @@ def demo_command(seed: int) -> None:
     """Upgrade the database and load the demo street (running it again adds nothing)."""
     from flask_migrate import upgrade
 
-    from ledger.demo import load_demo
+    from ledger.demo import DEMO_PASSWORD, load_demo
 
     upgrade()
+    # Known passwords are for a laptop: a production deployment issues its own.
+    password = None if current_app.config["LEDGER_ENV"] == "production" else DEMO_PASSWORD
     summary = write_transaction(
-        lambda: load_demo(db.session, seed=seed, id_number_key=current_app.config["LEDGER_ID_NUMBER_KEY"])
+        lambda: load_demo(
+            db.session, seed=seed, id_number_key=current_app.config["LEDGER_ID_NUMBER_KEY"], sign_in_password=password
+        )
     )
     click.echo(summary.describe())
+    if password:
+        click.echo(f"Sign in to the API as demo-admin, demo-street, demo-staff, demo-grid, demo-auditor or demo-volunteer, password {password}")
 
 
 @click.command("serve")
