@@ -47,6 +47,7 @@ def load_config(instance_path: str, environ: Mapping[str, str] | None = None) ->
         "LEDGER_SQLITE_BUSY_TIMEOUT_MS": _positive_int(environ, "LEDGER_SQLITE_BUSY_TIMEOUT_MS", 10_000),
         "LEDGER_DEFAULT_TIME_ZONE": environ.get("LEDGER_DEFAULT_TIME_ZONE", "Asia/Shanghai"),
         "MAX_CONTENT_LENGTH": _positive_int(environ, "LEDGER_MAX_BODY_BYTES", 1024 * 1024),
+        "RATELIMIT_STORAGE_URI": environ.get("LEDGER_RATELIMIT_STORAGE_URI", "memory://"),
         "API_TITLE": "Volunteer points ledger",
         "API_VERSION": "v1",
         "OPENAPI_VERSION": "3.0.3",

@@ -139,7 +139,6 @@ class Logout(MethodView):
 
 def init_app(app, api) -> None:
     app.config.setdefault("LEDGER_LOGIN_RATE_LIMIT", "10 per minute")
-    app.config.setdefault("RATELIMIT_STORAGE_URI", app.config.get("LEDGER_RATELIMIT_STORAGE_URI", "memory://"))
     limiter.init_app(app)
     api.register_blueprint(auth)
 
