@@ -37,6 +37,7 @@ setup(
             "hypothesis>=6.100",
             "pytest-xdist>=3.5",
             "rfc8785>=0.1.4",
+            "schemathesis>=4.0,<5",
         ],
     },
     entry_points={"console_scripts": ["ledger = ledger.cli:main"]},
