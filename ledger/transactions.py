@@ -551,6 +551,13 @@ class HistoryLine:
     balance_after: int | None
 
 
+def concerns_account(account_id: int):
+    """Return the condition "the transaction moves this account's points or records its service"."""
+    return (Transaction.subject_account_id == account_id) | Transaction.id.in_(
+        select(Posting.transaction_id).where(Posting.account_id == account_id)
+    )
+
+
 def participant_history(
     session: Session, account_id: int, *, before_id: int | None = None, limit: int = 50
 ) -> list[HistoryLine]:
@@ -558,10 +565,7 @@ def participant_history(
     and the scored activities that earned nothing (their breakdowns say why)."""
     if type(limit) is not int or not 1 <= limit <= 500:
         raise InvalidInput("must be between 1 and 500", field="limit")
-    concerning = (Transaction.subject_account_id == account_id) | Transaction.id.in_(
-        select(Posting.transaction_id).where(Posting.account_id == account_id)
-    )
-    query = select(Transaction).where(concerning).order_by(Transaction.id.desc()).limit(limit)
+    query = select(Transaction).where(concerns_account(account_id)).order_by(Transaction.id.desc()).limit(limit)
     if before_id is not None:
         query = query.where(Transaction.id < before_id)
     lines = []

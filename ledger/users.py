@@ -18,8 +18,8 @@ from sqlalchemy import select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
-from ledger.errors import InvalidInput
-from ledger.models import ApiToken, AppUser, OrgNode, Role, RoleAssignment
+from ledger.errors import AlreadyExists, InvalidInput
+from ledger.models import ApiToken, AppUser, OrgNode, Participant, Role, RoleAssignment
 from ledger.orgs import check_name
 
 USERNAME_PATTERN = re.compile(r"[a-z0-9][a-z0-9._-]{0,63}")
@@ -101,6 +101,39 @@ def grant_role(session: Session, *, user: AppUser, role: str, org: OrgNode | Non
     session.add(assignment)
     session.flush()
     return assignment
+
+
+def create_user(
+    session: Session,
+    *,
+    username: str,
+    display_name: str,
+    password: str,
+    role: str,
+    org: OrgNode | None,
+    participant: Participant | None = None,
+) -> AppUser:
+    """Create a user with a password and one role; a name or participant already taken is refused.
+
+    Unlike :func:`ensure_user`, an existing user is never reused: that would let whoever
+    creates users set the password of someone else's account. ``participant`` is who the user
+    is (a volunteer signing in for themselves); they must belong inside the role's org.
+    """
+    if session.execute(select(AppUser.id).where(AppUser.username == username)).first() is not None:
+        raise AlreadyExists(f"a user is already called {username!r}", field="username")
+    if participant is not None:
+        if session.execute(select(AppUser.id).where(AppUser.participant_id == participant.id)).first() is not None:
+            raise AlreadyExists("this participant already has a user", field="participant_id")
+        if org is not None and not participant.org.path.startswith(org.path):
+            raise InvalidInput(f"{participant.display_name} does not belong to {org.name}", field="participant_id")
+    user = ensure_user(session, username, display_name)
+    if user.password_hash is not None:
+        # Another request created this name between the check above and the insert.
+        raise AlreadyExists(f"a user is already called {username!r}", field="username")
+    set_password(user, password)
+    user.participant_id = None if participant is None else participant.id
+    grant_role(session, user=user, role=role, org=org)
+    return user
 
 
 @dataclass(frozen=True)

@@ -39,6 +39,8 @@ class Action(StrEnum):
     READ_RANKINGS = "read_rankings"
     #: Rankings as staff see them, with those who opted out.
     READ_FULL_RANKINGS = "read_full_rankings"
+    #: Leaving a participant out of public rankings or showing them again (a volunteer: only themselves).
+    CHOOSE_RANKING_VISIBILITY = "choose_ranking_visibility"
     READ_RULES = "read_rules"
     MANAGE_RULES = "manage_rules"
     READ_ORDERS = "read_orders"
@@ -54,14 +56,29 @@ class Action(StrEnum):
 
 
 #: Actions a volunteer may take only for themselves.
-OWN_ONLY = {Action.READ_LEDGER, Action.REPORT_OWN_SERVICE, Action.CLAIM_ORDERS, Action.REDEEM, Action.READ_PARTICIPANTS}
+OWN_ONLY = {
+    Action.READ_LEDGER,
+    Action.REPORT_OWN_SERVICE,
+    Action.CLAIM_ORDERS,
+    Action.REDEEM,
+    Action.READ_PARTICIPANTS,
+    Action.CHOOSE_RANKING_VISIBILITY,
+}
 
 _READS = {Action.READ_ORGS, Action.READ_RULES, Action.READ_RANKINGS, Action.READ_ORDERS, Action.READ_SHELF}
 _STAFF_READS = _READS | {Action.READ_PARTICIPANTS, Action.READ_LEDGER, Action.READ_FULL_RANKINGS}
 
 GRANTS: dict[Role, frozenset[Action]] = {
     Role.VOLUNTEER: frozenset(
-        _READS | {Action.READ_PARTICIPANTS, Action.READ_LEDGER, Action.REPORT_OWN_SERVICE, Action.CLAIM_ORDERS, Action.REDEEM}
+        _READS
+        | {
+            Action.READ_PARTICIPANTS,
+            Action.READ_LEDGER,
+            Action.REPORT_OWN_SERVICE,
+            Action.CLAIM_ORDERS,
+            Action.REDEEM,
+            Action.CHOOSE_RANKING_VISIBILITY,
+        }
     ),
     Role.GRID_WORKER: frozenset(
         _STAFF_READS | {Action.RECORD_SERVICE, Action.REVIEW_REPORTS, Action.CONFIRM_ORDERS}
@@ -70,6 +87,7 @@ GRANTS: dict[Role, frozenset[Action]] = {
         _STAFF_READS
         | {
             Action.MANAGE_PARTICIPANTS,
+            Action.CHOOSE_RANKING_VISIBILITY,
             Action.RECORD_SERVICE,
             Action.REVIEW_REPORTS,
             Action.CORRECT,
