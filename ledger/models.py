@@ -292,6 +292,8 @@ class EmployerUnit(db.Model):
     #: Unified social credit code (统一社会信用代码), when known.
     credit_code: Mapped[str | None] = mapped_column(String(18), nullable=True, unique=True)
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, nullable=False, default=utc_now)
+    #: In-service party members the employer says it has: what its report-in rate is counted against.
+    party_members_employed: Mapped[int | None] = mapped_column(Integer, nullable=True)
 
 
 class PartyMember(db.Model):
@@ -923,6 +925,71 @@ class OrderEvent(db.Model):
     transaction_id: Mapped[int | None] = mapped_column(ForeignKey("ledger_transaction.id"), nullable=True)
 
 
+class EvaluationFreeze(db.Model):
+    """An org's annual evaluation (年度考评) for a year, frozen at its deadline by a street admin.
+
+    Its rows keep every cell as it was exported, so the frozen export is reproduced byte for
+    byte; later corrections to the year show as changes since the freeze, never in it.
+    """
+
+    __tablename__ = "evaluation_freeze"
+    __table_args__ = (UniqueConstraint("org_id", "year"), CheckConstraint("year BETWEEN 2000 AND 2100", name="year"))
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    org_id: Mapped[int] = mapped_column(ForeignKey("org_node.id"), nullable=False)
+    year: Mapped[int] = mapped_column(Integer, nullable=False)
+    #: The rule-set version whose star levels and titles the evaluation applied.
+    rule_set_version_id: Mapped[int] = mapped_column(ForeignKey("rule_set_version.id"), nullable=False)
+    #: Each sheet's code, names and columns, in order: what the cells of the frozen rows mean.
+    sheets: Mapped[list] = mapped_column(JSON, nullable=False)
+    frozen_by_id: Mapped[int] = mapped_column(ForeignKey("app_user.id"), nullable=False)
+    frozen_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, nullable=False)
+
+    org: Mapped[OrgNode] = relationship()
+
+
+class EvaluationFreezeRow(db.Model):
+    """One participant's row of one sheet of a frozen evaluation, cell by cell as exported."""
+
+    __tablename__ = "evaluation_freeze_row"
+    __table_args__ = (UniqueConstraint("freeze_id", "sheet", "participant_id"),)
+
+    freeze_id: Mapped[int] = mapped_column(ForeignKey("evaluation_freeze.id"), primary_key=True)
+    #: The code of the sheet: participants, party_members or units.
+    sheet: Mapped[str] = mapped_column(String(24), primary_key=True)
+    #: Position in the sheet, from 1.
+    seq: Mapped[int] = mapped_column(Integer, primary_key=True)
+    participant_id: Mapped[int] = mapped_column(ForeignKey("participant.id"), nullable=False)
+    #: The cells, in the order of the sheet's columns (JSON: integers, text, booleans, nulls, lists).
+    cells: Mapped[list] = mapped_column(JSON, nullable=False)
+
+
+class EvaluationFreezeRuleSet(db.Model):
+    """A rule-set version that scored entries of the frozen year in the frozen org."""
+
+    __tablename__ = "evaluation_freeze_rule_set"
+
+    freeze_id: Mapped[int] = mapped_column(ForeignKey("evaluation_freeze.id"), primary_key=True)
+    rule_set_version_id: Mapped[int] = mapped_column(ForeignKey("rule_set_version.id"), primary_key=True)
+
+
+class PartyMemberRemark(db.Model):
+    """The home community's remark on a party member's year, for the employer's feedback; the latest counts."""
+
+    __tablename__ = "party_member_remark"
+    __table_args__ = (
+        CheckConstraint("year BETWEEN 2000 AND 2100", name="year"),
+        Index("ix_party_member_remark_participant_year", "participant_id", "year"),
+    )
+
+    id: Mapped[int] = mapped_column(BigIntId, primary_key=True)
+    participant_id: Mapped[int] = mapped_column(ForeignKey("party_member.participant_id"), nullable=False)
+    year: Mapped[int] = mapped_column(Integer, nullable=False)
+    remark: Mapped[str] = mapped_column(String(500), nullable=False)
+    written_by_id: Mapped[int] = mapped_column(ForeignKey("app_user.id"), nullable=False)
+    written_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, nullable=False)
+
+
 #: Tables the database refuses to UPDATE, DELETE or TRUNCATE.
 APPEND_ONLY_MODELS = (
     Transaction,
@@ -935,6 +1002,10 @@ APPEND_ONLY_MODELS = (
     ServiceOrder,
     OrderClaim,
     OrderEvent,
+    EvaluationFreeze,
+    EvaluationFreezeRow,
+    EvaluationFreezeRuleSet,
+    PartyMemberRemark,
 )
 APPEND_ONLY_TABLES = tuple(model.__tablename__ for model in APPEND_ONLY_MODELS)
 
@@ -949,6 +1020,9 @@ __all__ = [
     "ChainHead",
     "CoBuildingUnit",
     "EmployerUnit",
+    "EvaluationFreeze",
+    "EvaluationFreezeRow",
+    "EvaluationFreezeRuleSet",
     "IdempotencyRecord",
     "OrgKind",
     "OrgNode",
@@ -967,6 +1041,7 @@ __all__ = [
     "StockReason",
     "TitleAward",
     "PartyMember",
+    "PartyMemberRemark",
     "Person",
     "OrderClaim",
     "OrderEvent",
