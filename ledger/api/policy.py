@@ -81,7 +81,8 @@ GRANTS: dict[Role, frozenset[Action]] = {
         }
     ),
     Role.GRID_WORKER: frozenset(
-        _STAFF_READS | {Action.RECORD_SERVICE, Action.REVIEW_REPORTS, Action.CONFIRM_ORDERS}
+        # A grid worker collects their grid's needs, so posts and runs its orders too.
+        _STAFF_READS | {Action.RECORD_SERVICE, Action.REVIEW_REPORTS, Action.MANAGE_ORDERS, Action.CONFIRM_ORDERS}
     ),
     Role.COMMUNITY_STAFF: frozenset(
         _STAFF_READS
