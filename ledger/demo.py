@@ -32,7 +32,7 @@ from collections import Counter
 from dataclasses import Field, dataclass, field, fields, replace
 from typing import Callable, Iterator, TypeVar
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from ledger import identity
@@ -51,12 +51,15 @@ from ledger.errors import Conflict
 from ledger.models import (
     Account,
     AccountKind,
+    Activity,
     AppUser,
     Role,
     CoBuildingUnit,
     EmployerUnit,
     LimitPeriod,
     OrgKind,
+    OrderClaim,
+    OrderEvent,
     OrgNode,
     Participant,
     PeriodKind,
@@ -65,11 +68,25 @@ from ledger.models import (
     Reward,
     RewardKind,
     RuleSetStatus,
+    ServiceOrder,
     Team,
     TeamMember,
     TransactionKindCode,
     UnitKind,
     Volunteer,
+)
+from ledger.order_flow import Happening, OrderKind
+from ledger.orders import (
+    ACTIVITY_KEY_PREFIX,
+    cancel_order,
+    claim_order,
+    close_overdue,
+    confirm,
+    deliver,
+    post_order,
+    publish_order,
+    reject,
+    withdraw,
 )
 from ledger.orgs import create_org_node
 from ledger.participants import (
@@ -86,7 +103,7 @@ from ledger.rewards import star_standing
 from ledger.rules import publish_default, rules_of, version_in_force, versions
 from ledger.shelf import add_reward, cancel, donate_stock, fulfil, redeem
 from ledger.transactions import participant_account, record_transaction, system_account
-from ledger.users import ensure_user, grant_role, set_password
+from ledger.users import SYSTEM_USERNAME, ensure_user, grant_role, set_password
 
 T = TypeVar("T")
 
@@ -273,6 +290,7 @@ class DemoSummary:
     activities: Tally = _tally("服务记录 activities")
     rewards: Tally = _tally("爱心超市兑换品 rewards")
     redemptions: Tally = _tally("积分兑换 redemptions")
+    orders: Tally = _tally("需求、微心愿与共建项目 orders")
     #: Ids of the self-reports still waiting for review.
     pending_reports: tuple[int, ...] = ()
     #: Ids of the redemptions still waiting to be handed over, and of those cancelled (refunded).
@@ -280,6 +298,9 @@ class DemoSummary:
     cancelled_redemptions: tuple[int, ...] = ()
     #: Id of the street's priority reward, whose holders staff export.
     priority_reward: int | None = None
+    #: Ids of the order claims delivered and waiting for confirmation, and of those past their deadline.
+    delivered_claims: tuple[int, ...] = ()
+    claims_past_deadline: tuple[int, ...] = ()
 
     @staticmethod
     def tallies() -> list[Field]:
@@ -313,6 +334,18 @@ class DemoSummary:
             lines.append(f"  已取消兑换 cancelled redemptions (points refunded, stock returned): {ids}")
         if self.priority_reward is not None:
             lines.append(f"  养老服务优先权 priority holders: try: ledger shelf holders {self.priority_reward}")
+        if self.delivered_claims:
+            ids = ", ".join(map(str, self.delivered_claims))
+            lines.append(
+                f"  待确认交付 order deliveries waiting for confirmation: claim {ids}; "
+                f"try: ledger orders confirm {self.delivered_claims[0]} --as {STAFF_USERNAME}"
+            )
+        if self.claims_past_deadline:
+            ids = ", ".join(map(str, self.claims_past_deadline))
+            lines.append(
+                f"  逾期未交付 claims past their deadline, not delivered: claim {ids}; "
+                f"try: ledger orders close-overdue --as-of {ENTERED_AT.date().isoformat()}"
+            )
         lines.append("  积分到期 expiry of the 2025 passbook points: try: ledger expire --as-of 2027-01-01")
         return "\n".join(lines)
 
@@ -1080,6 +1113,113 @@ def _age(born: dt.date, day: dt.date) -> int:
     return day.year - born.year - ((day.month, day.day) < (born.month, born.day))
 
 
+# Orders: a season of residents' needs, micro-wishes and co-building projects ----------------
+
+#: The demo's run of the deadline job: orders due by this day ended, overdue claims penalised.
+DEADLINE_JOB_AS_OF = dt.date(2026, 10, 31)
+DEADLINE_JOB_RAN_AT = dt.datetime(2026, 11, 1, 1, 0, tzinfo=UTC)
+#: Deliveries are made in the evening, when nobody's season service is under way.
+DELIVERY_HOURS = (dt.time(19, 0), dt.time(20, 30))
+#: Each step of an order comes this many days after the one before it.
+DAYS_BETWEEN_STEPS = 2
+
+
+@dataclass(frozen=True)
+class PlannedOrder:
+    """An order every community posts, and how far it gets: together they reach every state.
+
+    ``steps`` follow the posting, one every :data:`DAYS_BETWEEN_STEPS` days: ``publish``,
+    ``claim``, ``withdraw``, ``deliver``, ``reject``, ``confirm`` or ``cancel``. Whoever
+    ``claimant`` names (a party member, a volunteer, a co-building unit or a team of the
+    community) does the claiming and delivering.
+    """
+
+    title: str
+    kind: OrderKind
+    activity_type: str
+    beneficiary_group: str
+    posted_on: dt.date
+    deadline: dt.date
+    steps: tuple[str, ...]
+    claimant: str | None = None
+    capacity: int = 1
+    beneficiary_name: str | None = None
+
+    def step_at(self, index: int) -> dt.datetime:
+        """Return when the ``index``-th step is entered: after that evening's delivery."""
+        return _at(self.posted_on + dt.timedelta(days=DAYS_BETWEEN_STEPS * index), dt.time(21, 0))
+
+    def key(self, community_code: str) -> str:
+        return f"demo-order-{community_code}-{ORDER_SCRIPT.index(self):02d}"
+
+
+PUBLISHED_THEN_CLAIMED = ("publish", "claim")
+ORDER_SCRIPT = (
+    PlannedOrder(
+        "为独居老人更换楼道灯泡", OrderKind.MICRO_WISH, "micro_wish", "elderly_living_alone",
+        dt.date(2026, 9, 2), dt.date(2026, 9, 30), (*PUBLISHED_THEN_CLAIMED, "deliver", "confirm"),
+        claimant="party_member", beneficiary_name="王秀英",
+    ),
+    PlannedOrder(
+        "留守儿童的新书包", OrderKind.MICRO_WISH, "micro_wish", "left_behind_child",
+        dt.date(2026, 9, 5), dt.date(2026, 10, 10), (*PUBLISHED_THEN_CLAIMED, "deliver", "reject", "deliver", "confirm"),
+        claimant="volunteer", beneficiary_name="李小雨",
+    ),
+    PlannedOrder(
+        "老旧小区楼道加装扶手", OrderKind.CO_BUILDING_PROJECT, "unit_project_completed", "community",
+        dt.date(2026, 9, 8), dt.date(2026, 11, 30), (*PUBLISHED_THEN_CLAIMED, "deliver", "confirm"), claimant="unit",
+    ),
+    PlannedOrder(
+        "困难家庭冬季被褥", OrderKind.MICRO_WISH, "micro_wish", "family_in_difficulty",
+        dt.date(2026, 9, 10), dt.date(2026, 10, 20), ("publish",), beneficiary_name="张建国",
+    ),
+    PlannedOrder(
+        "陪同独居老人就医", OrderKind.SERVICE_NEED, "elderly_care", "elderly_living_alone",
+        dt.date(2026, 9, 15), dt.date(2026, 10, 25), PUBLISHED_THEN_CLAIMED,
+        claimant="party_member", beneficiary_name="赵桂兰",
+    ),
+    PlannedOrder(
+        "楼道堆物清理", OrderKind.SERVICE_NEED, "environment_cleanup", "community",
+        dt.date(2026, 9, 20), dt.date(2026, 10, 30), (*PUBLISHED_THEN_CLAIMED, "deliver", "confirm"), claimant="team",
+    ),
+    PlannedOrder(
+        "重阳节慰问品配送", OrderKind.MICRO_WISH, "micro_wish", "elderly_living_alone",
+        dt.date(2026, 10, 1), dt.date(2026, 10, 28), ("publish", "cancel"),
+    ),
+    PlannedOrder(
+        "助残出行陪护", OrderKind.SERVICE_NEED, "volunteer_service", "disabled",
+        dt.date(2026, 10, 12), dt.date(2026, 11, 25), (*PUBLISHED_THEN_CLAIMED, "withdraw"),
+        claimant="volunteer", capacity=2, beneficiary_name="孙志强",
+    ),
+    PlannedOrder(
+        "社区微课堂志愿讲师", OrderKind.SERVICE_NEED, "policy_publicity", "community",
+        dt.date(2026, 10, 20), dt.date(2026, 12, 20), PUBLISHED_THEN_CLAIMED, claimant="party_member", capacity=3,
+    ),
+    PlannedOrder(
+        "独居老人冬季取暖器", OrderKind.MICRO_WISH, "micro_wish", "elderly_living_alone",
+        dt.date(2026, 11, 2), dt.date(2026, 11, 18), PUBLISHED_THEN_CLAIMED,
+        claimant="party_member", beneficiary_name="周淑珍",
+    ),
+    PlannedOrder(
+        "帮困难家庭修理水管", OrderKind.MICRO_WISH, "micro_wish", "family_in_difficulty",
+        dt.date(2026, 11, 3), dt.date(2026, 12, 5), (*PUBLISHED_THEN_CLAIMED, "deliver", "reject"),
+        claimant="volunteer", beneficiary_name="吴海东",
+    ),
+    PlannedOrder(
+        "为行动不便老人代购药品", OrderKind.MICRO_WISH, "micro_wish", "disabled",
+        dt.date(2026, 11, 5), dt.date(2026, 11, 28), (*PUBLISHED_THEN_CLAIMED, "deliver"),
+        claimant="volunteer", beneficiary_name="郑玉兰",
+    ),
+    PlannedOrder(
+        "寒假托管志愿者招募", OrderKind.SERVICE_NEED, "volunteer_service", "left_behind_child",
+        dt.date(2026, 11, 12), dt.date(2026, 12, 31), (), capacity=4,
+    ),
+)
+#: Why the demo's staff send a delivery back, and why they cancel an order.
+REJECTION_REASON = "缺少交付照片，请补充 (no photo of the hand-over; please add one)"
+CANCELLATION_REASON = "慰问品已由街道统一发放 (the street handed them out itself)"
+
+
 #: One user per role, each over the demo org whose code is given (the volunteer's own community).
 DEMO_SIGN_INS = (
     ("demo-admin", "系统管理员", Role.SYSTEM_ADMIN, None),
@@ -1124,6 +1264,7 @@ def load_demo(
         loader.enter(step)
     if through >= SHELF_OPENS:
         loader.load_shelves(residents, seed, through)
+    loader.load_orders(residents, through)
     loader.load_sign_ins(sign_in_password)
     return loader.summary()
 
@@ -1151,6 +1292,9 @@ class _Loader:
         self.rewards: dict[tuple[str, str], Reward] = {}
         self.requested_redemptions: list[int] = []
         self.cancelled_redemptions: list[int] = []
+        #: Claims delivered and waiting for confirmation, and claims not delivered though their deadline passed.
+        self.delivered_claims: list[int] = []
+        self.claims_past_deadline: list[int] = []
 
     def summary(self) -> DemoSummary:
         priority = self.rewards.get((STREET_CODE, PRIORITY_REWARD.name))
@@ -1163,6 +1307,8 @@ class _Loader:
             requested_redemptions=tuple(self.requested_redemptions),
             cancelled_redemptions=tuple(self.cancelled_redemptions),
             priority_reward=priority.id if priority is not None else None,
+            delivered_claims=tuple(self.delivered_claims),
+            claims_past_deadline=tuple(self.claims_past_deadline),
         )
 
     def _count(self, what: str, *, new: bool, records: int = 1) -> None:
@@ -1566,3 +1712,136 @@ class _Loader:
             self.requested_redemptions.append(redemption.id)
         elif redemption.status == RedemptionStatus.CANCELLED:
             self.cancelled_redemptions.append(redemption.id)
+
+    def load_orders(self, residents: tuple[Resident, ...], through: dt.date) -> None:
+        """Post each community's orders and take each as far as its script goes by ``through``; then the deadline job."""
+        staff = ensure_user(self.session, STAFF_USERNAME, STAFF_DISPLAY_NAME)
+        recorded_before = self.new["activities"]
+        orders = [
+            (self._order(staff, community, planned, residents, through), planned)
+            for community in COMMUNITIES
+            for planned in ORDER_SCRIPT
+            if planned.posted_on <= through
+        ]
+        if DEADLINE_JOB_RAN_AT.date() <= through:
+            system = ensure_user(self.session, SYSTEM_USERNAME)
+            close_overdue(self.session, actor=system, as_of=DEADLINE_JOB_AS_OF, now=DEADLINE_JOB_RAN_AT)
+        for order, planned in orders:
+            self._note_waiting_claim(order, planned)
+        # Steps done by an earlier load are skipped, not replayed: count what they recorded as present.
+        recorded = self.session.scalar(
+            select(func.count()).select_from(Activity).where(Activity.idempotency_key.startswith(ACTIVITY_KEY_PREFIX))
+        )
+        self._count("activities", new=False, records=recorded - (self.new["activities"] - recorded_before))
+
+    def _order(
+        self, staff: AppUser, community: DemoCommunity, planned: PlannedOrder, residents: tuple[Resident, ...], through
+    ) -> ServiceOrder:
+        org = self.orgs[community.code]
+        key = planned.key(community.code)
+        order = self._ensure(
+            "orders",
+            self._find(select(ServiceOrder).where(ServiceOrder.org_id == org.id, ServiceOrder.idempotency_key == key)),
+            lambda: post_order(
+                self.session,
+                actor=staff,
+                org=org,
+                kind=planned.kind,
+                title=planned.title,
+                activity_type=planned.activity_type,
+                deadline=planned.deadline,
+                beneficiary_group=planned.beneficiary_group,
+                beneficiary_name=planned.beneficiary_name,
+                capacity=planned.capacity,
+                idempotency_key=key,
+                now=_at(planned.posted_on, dt.time(9, 0)),
+            ),
+        )
+        # Each step appends one event to the order's history: those there were done by an earlier load.
+        done = self.session.scalar(select(func.count()).select_from(OrderEvent).where(OrderEvent.order_id == order.id))
+        for index in range(done, len(planned.steps)):
+            now = planned.step_at(index)
+            if now.date() > through:
+                break
+            self._order_step(staff, order, planned, planned.steps[index], self._order_claimant(community, planned, residents), now)
+        return order
+
+    def _note_waiting_claim(self, order: ServiceOrder, planned: PlannedOrder) -> None:
+        """Note the order's claim if it waits for staff to confirm it, or for the deadline job."""
+        claim_id = self._latest_claim(order)
+        if claim_id is None:
+            return
+        last = self.session.execute(
+            select(OrderEvent.happening).where(OrderEvent.claim_id == claim_id).order_by(OrderEvent.id.desc()).limit(1)
+        ).scalar_one()
+        if last == Happening.DELIVERED:
+            self.delivered_claims.append(claim_id)
+        elif last == Happening.CLAIMED and planned.deadline < ENTERED_AT.date():
+            self.claims_past_deadline.append(claim_id)
+
+    def _latest_claim(self, order: ServiceOrder) -> int | None:
+        return self.session.execute(
+            select(OrderClaim.id).where(OrderClaim.order_id == order.id).order_by(OrderClaim.id.desc()).limit(1)
+        ).scalar_one_or_none()
+
+    def _order_claimant(self, community: DemoCommunity, planned: PlannedOrder, residents: tuple[Resident, ...]):
+        """Return who claims ``planned`` in ``community``: ``(participant id, team, members who serve)``."""
+        turn = ORDER_SCRIPT.index(planned)
+        if planned.claimant == "unit":
+            index = next(i for i, unit in enumerate(CO_BUILDING_UNITS) if unit[0] == community.code)
+            return self.participants[unit_handle(index)], None, None
+        if planned.claimant == "team":
+            team = self.teams[self.orgs[community.code].id, community.teams[0][0]]
+            members = self.session.execute(
+                select(TeamMember.participant_id).where(TeamMember.team_id == team.id).order_by(TeamMember.participant_id)
+            ).scalars()
+            return None, team, list(members)[:2]
+        party_member = planned.claimant == "party_member"
+        handles = [
+            resident_handle(index)
+            for index, resident in enumerate(residents)
+            if LEAF_GRIDS[resident.grid_code].code == community.code
+            and (resident.employer is not None if party_member else resident.employer is None)
+        ]
+        return self.participants[handles[turn % len(handles)]], None, None
+
+    def _order_step(self, staff: AppUser, order: ServiceOrder, planned: PlannedOrder, step: str, claimant, now) -> None:
+        """Take one step of an order's script: staff publish, cancel, reject and confirm; the claimant the rest."""
+        participant_id, team, served_by = claimant
+        if step == "publish":
+            publish_order(self.session, actor=staff, order_id=order.id, now=now)
+            return
+        if step == "cancel":
+            cancel_order(self.session, actor=staff, order_id=order.id, reason=CANCELLATION_REASON, now=now)
+            return
+        if step == "claim":
+            taken = claim_order(
+                self.session,
+                actor=self.actor,
+                order_id=order.id,
+                participant_id=participant_id,
+                team_id=None if team is None else team.id,
+                now=now,
+            )
+            self._count("activities", new=True, records=len(taken.recorded))
+            return
+        claim_id = self._latest_claim(order)
+        if step == "withdraw":
+            withdraw(self.session, actor=self.actor, claim_id=claim_id, now=now)
+        elif step == "deliver":
+            served_from, served_until = (_at(now.date(), time) for time in DELIVERY_HOURS)
+            deliver(
+                self.session,
+                actor=self.actor,
+                claim_id=claim_id,
+                served_from=served_from,
+                served_until=served_until,
+                note=f"已完成 done: {planned.title}",
+                served_by=served_by,
+                now=now,
+            )
+        elif step == "reject":
+            reject(self.session, actor=staff, claim_id=claim_id, reason=REJECTION_REASON, now=now)
+        else:
+            confirmed = confirm(self.session, actor=staff, claim_id=claim_id, rating=5, now=now)
+            self._count("activities", new=True, records=len(confirmed.recorded))

@@ -114,6 +114,8 @@ MAX_SERVED_BY = 100
 #: What a unit earns for claiming, and for the staff it sent (see default_rules.yaml).
 UNIT_CLAIM_TYPE = "unit_claim"
 STAFF_SENT_TYPE = "unit_staff_sent"
+#: What the idempotency key of every activity an order records starts with.
+ACTIVITY_KEY_PREFIX = "order-claim-"
 #: How long an award for a moment lasts on record: the minute before it.
 MOMENT = dt.timedelta(minutes=1)
 #: The participant categories each kind of claimant earns in.
@@ -870,18 +872,44 @@ def claim_counts(session: Session, org: OrgNode, year: int) -> list[ClaimCount]:
     """
     if type(year) is not int or not 2000 <= year <= 2100:
         raise InvalidInput("must be a year from 2000 to 2100", field="year")
+    rows = session.execute(
+        claim_count_query(org, year).order_by(Participant.kind.desc(), Participant.display_name, Participant.id)
+    ).all()
+    return [
+        ClaimCount(
+            participant_id,
+            name,
+            Category.UNIT if kind == ParticipantKind.UNIT else Category.PARTY_MEMBER,
+            employer,
+            claims - withdrawn,
+            confirmed,
+            overdue,
+        )
+        for participant_id, name, kind, employer, claims, confirmed, overdue, withdrawn in rows
+    ]
+
+
+def claim_count_query(org: OrgNode, year: int):
+    """Return the query behind :func:`claim_counts`, one row per claimant, unordered.
+
+    Its columns are ``participant_id``, ``name``, ``kind``, ``employer``, ``claims`` (all
+    made), ``confirmed``, ``overdue`` and ``withdrawn``.
+    """
     zone = zoneinfo.ZoneInfo(org.time_zone)
     start, end = (dt.datetime(y, 1, 1, tzinfo=zone) for y in (year, year + 1))
     place, outcome = aliased(OrgNode), aliased(OrderEvent)
     outcomes = (Happening.CONFIRMED, Happening.OVERDUE, Happening.WITHDRAWN)
-    rows = session.execute(
+    return (
         select(
-            Participant.id,
-            Participant.display_name,
+            Participant.id.label("participant_id"),
+            Participant.display_name.label("name"),
             Participant.kind,
-            EmployerUnit.name,
-            func.count(OrderClaim.id),
-            *(func.count(outcome.id).filter(outcome.happening == happening) for happening in outcomes),
+            EmployerUnit.name.label("employer"),
+            func.count(OrderClaim.id).label("claims"),
+            *(
+                func.count(outcome.id).filter(outcome.happening == happening).label(happening.value)
+                for happening in outcomes
+            ),
         )
         .select_from(OrderClaim)
         .join(Participant, Participant.id == OrderClaim.participant_id)
@@ -899,20 +927,7 @@ def claim_counts(session: Session, org: OrgNode, year: int) -> list[ClaimCount]:
             (Participant.kind == ParticipantKind.UNIT) | PartyMember.participant_id.is_not(None),
         )
         .group_by(Participant.id, Participant.display_name, Participant.kind, EmployerUnit.name)
-        .order_by(Participant.kind.desc(), Participant.display_name, Participant.id)
-    ).all()
-    return [
-        ClaimCount(
-            participant_id,
-            name,
-            Category.UNIT if kind == ParticipantKind.UNIT else Category.PARTY_MEMBER,
-            employer,
-            claims - withdrawn,
-            confirmed,
-            overdue,
-        )
-        for participant_id, name, kind, employer, claims, confirmed, overdue, withdrawn in rows
-    ]
+    )
 
 
 def mask_name(name: str | None) -> str | None:
@@ -1102,7 +1117,7 @@ def _delivered_services(
     description = f"{KIND_LABELS[OrderKind(order.kind)]}：{order.title}（order {order.id}, claim {claim.id}）"
     earners = delivery.served_by if claimant.team is not None else [claimant.participant_id]
     for participant_id in earners:
-        yield f"order-claim-{claim.id}/{participant_id}", Service(
+        yield f"{ACTIVITY_KEY_PREFIX}{claim.id}/{participant_id}", Service(
             participant_id,
             order.activity_type,
             delivery.served_from,
@@ -1110,7 +1125,7 @@ def _delivered_services(
             description=description,
         )
     if claimant.kind is ClaimantKind.UNIT and delivery.served_by:
-        yield f"order-claim-{claim.id}/{claimant.participant_id}/staff", Service(
+        yield f"{ACTIVITY_KEY_PREFIX}{claim.id}/{claimant.participant_id}/staff", Service(
             claimant.participant_id,
             STAFF_SENT_TYPE,
             now - MOMENT,
@@ -1121,7 +1136,7 @@ def _delivered_services(
 
 
 def _unit_claim_key(claim: OrderClaim) -> str:
-    return f"order-claim-{claim.id}"
+    return f"{ACTIVITY_KEY_PREFIX}{claim.id}"
 
 
 def _award_unit_claim(

@@ -8,6 +8,7 @@ one test, on SQLite, loads the whole season through ``ledger demo`` and checks a
 from __future__ import annotations
 
 import datetime as dt
+import time
 from collections import Counter, defaultdict
 
 import pytest
@@ -23,6 +24,7 @@ from ledger.demo import (
     DONATION,
     ELDERLY_AGE,
     ENTERED_AT,
+    ORDER_SCRIPT,
     PASSBOOK_POINTS,
     PRIORITY_REWARD,
     SEASON,
@@ -48,8 +50,10 @@ from ledger.models import (
     ActivitySource,
     CoBuildingUnit,
     EmployerUnit,
+    OrderEvent,
     OrgKind,
     OrgNode,
+    Participant,
     PartyMember,
     PeriodKind,
     PeriodTotal,
@@ -58,6 +62,7 @@ from ledger.models import (
     RedemptionStatus,
     Reward,
     RuleSetVersion,
+    ServiceOrder,
     StockMovement,
     StockReason,
     Team,
@@ -66,7 +71,9 @@ from ledger.models import (
     TransactionKindCode,
     UnitKind,
     Volunteer,
+    utc_now,
 )
+from ledger.order_flow import Happening, OrderState
 from ledger.ruleset_schema import default_rules_text, parse_rule_set
 from ledger.verify import verify_ledger
 
@@ -88,6 +95,7 @@ SUMMARY_TABLES = {
     "activities": "activity",
     "rewards": "reward",
     "redemptions": "redemption",
+    "orders": "service_order",
 }
 
 
@@ -349,6 +357,8 @@ def test_ledger_demo_command_loads_a_season_with_all_it_promises_and_verifies(se
     )
     assert simulated.exit_code == 0 and "0 change" in simulated.output  # the rules in force change nobody
     try_the_standings_shelf_and_expiry_from_the_command_line(session, runner, starred)
+    assert_orders_in_every_state(session, runner, result.output)
+    try_an_order_from_posting_to_points_and_the_deadline_job_from_the_command_line(session, runner)
 
 
 def assert_shelves_donation_and_redemptions(session, output: str) -> str:
@@ -482,3 +492,86 @@ def party_members_meeting_the_requirement(session) -> list[bool]:
     least = DEFAULT_RULES.party_members
     assert len(rows) == count(session, select(PartyMember))
     return [activities >= least.min_activities and minutes >= least.min_hours * 60 for activities, minutes in rows]
+
+
+
+def assert_orders_in_every_state(session, runner, output: str) -> None:
+    """Check that each community's orders reach every state and that the demo's deadline job penalised once each."""
+    orders = session.execute(select(ServiceOrder)).scalars().all()
+    assert f"需求、微心愿与共建项目 orders: {len(orders)} ({len(orders)} new)" in output
+    assert len(orders) == len(COMMUNITIES) * len(ORDER_SCRIPT)
+    session.rollback()
+    for community in COMMUNITIES:
+        listed = runner.invoke(args=["orders", "list", "--org", community.code])
+        assert listed.exit_code == 0 and {state.value for state in OrderState} <= set(listed.output.split()), listed.output
+    overdue = session.execute(select(OrderEvent).where(OrderEvent.happening == Happening.OVERDUE)).scalars().all()
+    assert len(overdue) == len(COMMUNITIES)  # the claim each community's script leaves undelivered by October
+    penalties = [session.get(Transaction, event.transaction_id) for event in overdue if event.transaction_id]
+    assert penalties and {penalty.kind for penalty in penalties} == {TransactionKindCode.PENALTY}
+    assert "ledger orders confirm" in output and "try: ledger orders close-overdue --as-of 2026-11-20" in output
+
+
+def try_an_order_from_posting_to_points_and_the_deadline_job_from_the_command_line(session, runner) -> None:
+    """Staff post a micro-wish, a party member claims and delivers it, staff confirm: points, breakdown, rank."""
+    member = session.execute(
+        select(Participant.id)
+        .join(PartyMember, PartyMember.participant_id == Participant.id)
+        .join(OrgNode, OrgNode.id == Participant.org_id)
+        .join(Account, Account.participant_id == Participant.id)
+        .where(OrgNode.path.startswith(session.execute(select(OrgNode.path).where(OrgNode.code == "DEMO-C1")).scalar_one()))
+        .where(~Participant.id.in_(select(Volunteer.participant_id)))
+        .order_by(Account.balance.desc(), Participant.id)
+        .limit(1)
+    ).scalar_one()
+    session.rollback()
+    as_member = ["--participant", str(member)]
+    rank = ["rank", "--org", "DEMO-C1", "--category", "party_member", "--period", "2026", *as_member]
+    before = runner.invoke(args=["history", *as_member]).output
+    rank_before = runner.invoke(args=rank).output
+
+    posted = runner.invoke(
+        args=[
+            "orders", "post", "--org", "DEMO-C1", "--kind", "micro_wish", "--title", "给独居老人送一台收音机",
+            "--type", "micro_wish", "--deadline", "2026-12-31", "--for", "elderly_living_alone",
+            "--beneficiary", "钱桂芳", "--publish", "--as", "demo-staff",
+        ]
+    )
+    assert posted.exit_code == 0 and "is published" in posted.output, posted.output
+    order = session.execute(select(ServiceOrder).order_by(ServiceOrder.id.desc()).limit(1)).scalar_one()
+    session.rollback()
+    claimed = runner.invoke(args=["orders", "claim", str(order.id), *as_member, "--as", "demo-staff"])
+    assert claimed.exit_code == 0, claimed.output
+    claim_id = claimed.output.split()[1]
+    # A delivery is reported once done: served from the posting until a moment ago.
+    served_from, served_until = order.created_at, order.created_at + dt.timedelta(seconds=1)
+    while utc_now() <= served_until:
+        time.sleep(0.1)
+    delivered = runner.invoke(
+        args=[
+            "orders", "deliver", claim_id, "--from", served_from.isoformat(), "--to", served_until.isoformat(),
+            "--note", "收音机已送到 radio delivered", "--as", "demo-staff",
+        ]
+    )
+    assert delivered.exit_code == 0 and "is delivered" in delivered.output, delivered.output
+    confirmed = runner.invoke(args=["orders", "confirm", claim_id, "--rating", "5", "--as", "demo-staff"])
+    assert confirmed.exit_code == 0 and "micro_wish +20 points" in confirmed.output, confirmed.output
+    again = runner.invoke(args=["orders", "confirm", claim_id, "--rating", "5", "--as", "demo-staff"])
+    assert again.exit_code == 0 and "already recorded" in again.output, again.output
+
+    after = runner.invoke(args=["history", *as_member]).output
+    assert _points(after) == _points(before) + 20, (before, after)
+    newest = after.splitlines()[1:4]
+    assert "+20" in newest[0] and any("每次 20 分" in line for line in newest[1:]), after
+    assert runner.invoke(args=rank).output != rank_before
+
+    overdue = runner.invoke(args=["orders", "close-overdue", "--as-of", "2026-11-20"])
+    assert overdue.exit_code == 0 and "3 claims overdue" in overdue.output, overdue.output
+    again = runner.invoke(args=["orders", "close-overdue", "--as-of", "2026-11-20"])
+    assert again.output.startswith("As of 2026-11-20: 0 claims overdue, 0 penalised"), again.output
+    verified = runner.invoke(args=["verify"])
+    assert verified.exit_code == 0 and "OK" in verified.output, verified.output
+
+
+def _points(history: str) -> int:
+    """Return the balance the first line of ``ledger history`` shows: "name — 317 points (grid)"."""
+    return int(history.split(" — ", 1)[1].split(" points", 1)[0])
