@@ -153,7 +153,7 @@ def record_activity(
 ) -> RecordedActivity:
     """Record service done in ``org`` by one participant, and post what it earns."""
     now = now or utc_now()
-    _check_service(service, now)
+    check_service(service, now)
     digest = chain.digest({"org": org.id, **service.document()})
     lock_chain(session, org)  # a retry racing its first request waits here, then finds its answer
     earlier = _earlier(session, Activity, org, actor, idempotency_key, digest)
@@ -225,7 +225,7 @@ def record_event(
     _check_times(started_at, ended_at, now)
     for index, service in enumerate(services):
         with _on_line(index):
-            _check_service(service, now)
+            check_service(service, now)
             if service.started_at < started_at or service.ended_at > ended_at:
                 raise InvalidInput("an attendee's time lies within the event's", field="started_at")
     digest = chain.digest(
@@ -295,7 +295,7 @@ def report_own_service(
     if actor.participant_id != service.participant_id:
         raise NotAllowed("a self-report is made by the participant who served", field="participant_id")
     now = now or utc_now()
-    _check_service(service, now)
+    check_service(service, now)
     digest = chain.digest({"org": org.id, "self_report": True, **service.document()})
     lock_chain(session, org)
     earlier = _earlier(session, Activity, org, actor, idempotency_key, digest)
@@ -380,7 +380,7 @@ def correct_activity(
         raise InvalidInput(f"a correction needs a reason of at most {MAX_DESCRIPTION_LENGTH} characters", field="reason")
     if service.participant_id != original.participant_id:
         raise InvalidInput("a correction is about the same participant; record the other one anew", field="participant_id")
-    _check_service(service, now)
+    check_service(service, now)
     org = original.org
     digest = chain.digest({"org": org.id, "corrects": original.id, "reason": reason.strip(), **service.document()})
     lock_chain(session, org)
@@ -494,11 +494,15 @@ def earned_so_far(session: Session, account_id: int, day: dt.date) -> EarnedSoFa
 
 def participant_category(participant: Participant) -> Category:
     """Return the category a participant earns in: unit, party member (who reported in), or volunteer."""
-    if participant.kind == ParticipantKind.UNIT:
+    reported_in = participant.person is not None and participant.person.party_member is not None
+    return category_of(participant.kind, reported_in_as_party_member=reported_in)
+
+
+def category_of(kind: str, *, reported_in_as_party_member: bool) -> Category:
+    """Return the category of a participant of ``kind`` who did or did not report in as a party member."""
+    if kind == ParticipantKind.UNIT:
         return Category.UNIT
-    if participant.person is not None and participant.person.party_member is not None:
-        return Category.PARTY_MEMBER
-    return Category.VOLUNTEER
+    return Category.PARTY_MEMBER if reported_in_as_party_member else Category.VOLUNTEER
 
 
 def _add_activity(
@@ -561,7 +565,8 @@ def _add_activity(
     return activity, scoring
 
 
-def _check_service(service: Service, now: dt.datetime) -> None:
+def check_service(service: Service, now: dt.datetime) -> None:
+    """Refuse a piece of service whose fields or times are wrong, before anything is looked up."""
     _check_service_fields(service)
     _check_times(service.started_at, service.ended_at, now)
 
@@ -593,11 +598,11 @@ def _check_times(started_at: dt.datetime, ended_at: dt.datetime, now: dt.datetim
         raise InvalidInput("one activity lasts at most 24 hours", field="ended_at")
 
 
-def _active_activities(session: Session, participant_id: int, *, replacing: Activity | None):
-    """Query the person's activities that still stand: not corrected, not rejected."""
+def active_activities(participant_ids: Iterable[int], *, replacing: Activity | None = None):
+    """Query these people's activities that still stand: not corrected, not rejected."""
     corrected = aliased(Activity)
     query = select(Activity).where(
-        Activity.participant_id == participant_id,
+        Activity.participant_id.in_(list(participant_ids)),
         ~exists().where(corrected.corrects_id == Activity.id),
         ~exists().where(and_(ActivityReview.activity_id == Activity.id, ActivityReview.approved.is_(False))),
     )
@@ -607,7 +612,7 @@ def _active_activities(session: Session, participant_id: int, *, replacing: Acti
 
 
 def _check_no_overlap(session: Session, service: Service, org: OrgNode, *, replacing: Activity | None) -> None:
-    active = _active_activities(session, service.participant_id, replacing=replacing)
+    active = active_activities([service.participant_id], replacing=replacing)
     overlapping = session.execute(
         active.where(Activity.started_at < service.ended_at, Activity.ended_at > service.started_at).limit(1)
     ).scalar_one_or_none()

@@ -11,6 +11,7 @@ version changes the entries written after it and never one written before.
 from __future__ import annotations
 
 import datetime as dt
+from typing import Iterable
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
@@ -88,15 +89,32 @@ def publish_default(session: Session, *, actor: AppUser, org: OrgNode, now: dt.d
 
 def version_in_force(session: Session, org: OrgNode, day: dt.date) -> RuleSetVersion:
     """Return the published version that scores service done in ``org`` on ``day``."""
-    lineage = path_ids(org.path)  # root first
     candidates = session.execute(
         select(RuleSetVersion).where(
-            RuleSetVersion.org_id.in_(lineage),
+            RuleSetVersion.org_id.in_(path_ids(org.path)),
             RuleSetVersion.status == RuleSetStatus.PUBLISHED,
             RuleSetVersion.effective_from <= day,
             (RuleSetVersion.effective_to.is_(None)) | (RuleSetVersion.effective_to >= day),
         )
     ).scalars()
+    return choose_version(candidates, org, day)
+
+
+def choose_version(versions: Iterable[RuleSetVersion], org: OrgNode, day: dt.date) -> RuleSetVersion:
+    """Return, of ``versions``, the published one that scores service done in ``org`` on ``day``.
+
+    The nearest org up the tree wins, then the highest version; a caller that scores many days
+    loads its candidates once and chooses here for each day.
+    """
+    lineage = path_ids(org.path)  # root first
+    candidates = (
+        v
+        for v in versions
+        if v.org_id in lineage
+        and v.status == RuleSetStatus.PUBLISHED
+        and v.effective_from <= day
+        and (v.effective_to is None or v.effective_to >= day)
+    )
     best = max(candidates, key=lambda v: (lineage.index(v.org_id), v.version), default=None)
     if best is None:
         raise NotFound(

@@ -211,6 +211,25 @@ class Entry:
         )
 
 
+def entry_content(entry: Entry, *, request_digest: str, actor_id: int, recorded_at: dt.datetime) -> dict[str, Any]:
+    """Return the fields a transaction row stores under the names its link's hash covers them by."""
+    return dict(
+        org_id=entry.org.id,
+        kind=entry.kind,
+        business_date=entry.business_date,
+        recorded_at=recorded_at,
+        recorded_by_id=actor_id,
+        idempotency_key=entry.idempotency_key,
+        request_digest=request_digest,
+        activity_id=entry.activity_id,
+        rule_set_version_id=entry.rule_set_version_id,
+        breakdown=entry.breakdown,
+        memo=entry.memo,
+        service_minutes=entry.service_minutes,
+        subject_account_id=entry.subject_account_id,
+    )
+
+
 def lock_chain(session: Session, org: OrgNode) -> ChainHead:
     """Lock and return the head of ``org``'s chain: every writer of the community queues here.
 
@@ -261,21 +280,7 @@ def _record(session: Session, *, actor: AppUser, entry: Entry, now: dt.datetime 
     touched = _apply_to_balances(session, entry)
     _add_to_period_totals(session, entry, touched)
 
-    content = dict(
-        org_id=entry.org.id,
-        kind=entry.kind,
-        business_date=entry.business_date,
-        recorded_at=now or utc_now(),
-        recorded_by_id=actor.id,
-        idempotency_key=entry.idempotency_key,
-        request_digest=request_digest,
-        activity_id=entry.activity_id,
-        rule_set_version_id=entry.rule_set_version_id,
-        breakdown=entry.breakdown,
-        memo=entry.memo,
-        service_minutes=entry.service_minutes,
-        subject_account_id=entry.subject_account_id,
-    )
+    content = entry_content(entry, request_digest=request_digest, actor_id=actor.id, recorded_at=now or utc_now())
     postings = [
         chain.PostingLink(leg.account_id, leg.amount, touched[leg.account_id].balance, touched[leg.account_id].version)
         for leg in entry.legs

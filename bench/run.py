@@ -1,0 +1,154 @@
+"""One benchmark run: build the district, then measure every path against the raw database."""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import json
+import os
+import secrets
+import subprocess
+import sys
+import tempfile
+import time
+
+from flask_migrate import upgrade
+
+from bench import dataset, http, measure
+from bench.measure import AT_LEAST, AT_MOST, Bench, Row
+from bench.raw import Raw
+from bench.scales import Scale
+from ledger import create_app
+from ledger.db import db, write_transaction
+from ledger.models import Account, OrgNode
+from ledger.users import ensure_user, grant_role, issue_token
+
+
+def run_bench(database_url: str, scale: Scale, *, progress=sys.stderr) -> list[Row]:
+    """Build ``scale``'s district in the (empty or freshly migrated) database and measure every path."""
+    app = create_app(
+        {
+            "LEDGER_ENV": "development",
+            "SQLALCHEMY_DATABASE_URI": database_url,
+            # One connection per concurrent writer, and a few to spare.
+            "SQLALCHEMY_ENGINE_OPTIONS": {"pool_size": measure.CONCURRENT_WRITERS + 4, "max_overflow": 4},
+        }
+    )
+    raw = Raw(database_url)
+    rows: list[Row] = []
+    with app.app_context():
+        upgrade()
+        started = time.perf_counter()
+        district = dataset.build(scale, progress=progress)
+        built = time.perf_counter() - started
+        rows.append(Row("build: history import (whole data set)", raw.dialect, district.entries / built, 0, "entries/s", None, AT_LEAST, None, f"{district.entries:,} entries in {built:,.0f} s"))
+        bench = Bench(app, raw, district)
+        raw.create_scratch([account_id for community in district.community_ids for account_id in bench.account_ids(community, 1_000)])
+        try:
+            for step in (
+                lambda: measure.single_writes(bench, scale.single_writes),
+                lambda: measure.concurrent_writes(bench, scale.writes_per_writer),
+                lambda: measure.bulk_writes(bench, scale.bulk_batches),
+                lambda: measure.balance_reads(bench, scale.lookups),
+                lambda: measure.ranking_reads(bench, scale.ranking_pages),
+                lambda: export_rows(database_url, raw.dialect, district, scale),
+                lambda: http_rows(app, database_url, district, scale) if scale.http_seconds and raw.dialect == "postgresql" else [],
+                lambda: measure.verify_run(bench),
+            ):
+                new = step()
+                for row in new:
+                    print(f"  {row.path}: ours {row.ours:,.3f} {row.unit}, raw {row.raw:,.3f}", file=progress, flush=True)
+                rows += new
+        finally:
+            db.session.remove()
+            raw.drop_scratch()
+            db.engine.dispose()
+    return rows
+
+
+def export_rows(database_url: str, backend: str, district: dataset.District, scale: Scale) -> list[Row]:
+    """The raw side of the annual export at two sizes, each in its own process for its peak memory."""
+    figures = {}
+    with tempfile.TemporaryDirectory() as folder:
+        for participants in scale.export_participants:
+            output = subprocess.run(
+                [sys.executable, "-m", "bench.export", database_url, str(district.last_day.year), str(participants), os.path.join(folder, "annual.xlsx")],
+                capture_output=True, text=True, check=True,
+            ).stdout
+            figures[participants] = json.loads(output)
+    small, full = (figures[n] for n in scale.export_participants)
+    memory_ratio = full["peak_rss_kib"] / small["peak_rss_kib"]
+    return [
+        Row(
+            f"annual export, {full['rows']:,} participants (raw side only)",
+            backend,
+            0,
+            full["rows"] / full["seconds"],
+            "rows/s",
+            None,
+            AT_LEAST,
+            0.5,
+            f"our export has not landed; raw peak RSS {full['peak_rss_kib'] / 1024:,.0f} MiB at {full['rows']:,} "
+            f"= {memory_ratio:.2f} × at {small['rows']:,}",
+        )
+    ]
+
+
+def http_rows(app, database_url: str, district: dataset.District, scale: Scale) -> list[Row]:
+    """Requests per second of the balance and ranking endpoints against the bare app's one SELECT."""
+    community_id = district.community_ids[3 % len(district.community_ids)]
+    bench = Bench(app, Raw(database_url), district)
+    participant_id = bench.people_of(community_id)[0][0]
+    session = db.session
+
+    def staff_token():
+        user = ensure_user(session, "bench-http-staff", "社区工作者")
+        grant_role(session, user=user, role="community_staff", org=session.get(OrgNode, community_id))
+        account_id = session.query(Account.id).filter(Account.participant_id == participant_id).scalar()
+        return issue_token(session, user=user, name="bench", now=dt.datetime.now(dt.timezone.utc)).secret, account_id
+
+    token, account_id = write_transaction(staff_token)
+    environment = {
+        "LEDGER_ENV": "production",
+        "LEDGER_DATABASE_URL": database_url,
+        "SECRET_KEY": secrets.token_urlsafe(48),
+        "LEDGER_ID_NUMBER_KEY": secrets.token_urlsafe(48),
+    }
+    with http.served("bench.http:bare_app()", environment) as base:
+        bare, bare_problems = http.requests_per_second(f"{base}/accounts/{account_id}", scale.http_seconds)
+    rows = []
+    with http.served("ledger:create_app()", environment) as base:
+        for label, path in (
+            ("balance endpoint", f"/api/v1/participants/{participant_id}/balance"),
+            ("ranking endpoint (community, this year)", f"/api/v1/orgs/{community_id}/rankings"),
+        ):
+            ours, problems = http.requests_per_second(base + path, scale.http_seconds, token)
+            note = "; ".join(filter(None, (problems, bare_problems and f"bare app: {bare_problems}")))
+            rows.append(Row(f"HTTP {label}, gunicorn 2 workers", "postgresql", ours, bare, "requests/s", ours / bare, AT_LEAST, 0.5, note))
+    return rows
+
+
+def as_json(rows: list[Row], *, scale: Scale, command: str) -> str:
+    return json.dumps(
+        {
+            "scale": dataclasses.asdict(scale),
+            "command": command,
+            "finished_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+            "rows": [{**dataclasses.asdict(row), "met": row.met} for row in rows],
+        },
+        ensure_ascii=False,
+        indent=2,
+    )
+
+
+def as_table(rows: list[Row]) -> str:
+    """Return the rows as a Markdown table: path, ours, raw, ratio, target, met."""
+    lines = ["| path | db | ours | raw | ratio | target | met | note |", "|---|---|---|---|---|---|---|---|"]
+    for row in rows:
+        ratio = "–" if row.ratio is None else f"{row.ratio:,.2f}"
+        target = "–" if row.target is None else f"{row.direction} {row.target:g}"
+        met = {True: "yes", False: "**no**", None: "–"}[row.met]
+        raw = "–" if not row.raw else f"{row.raw:,.2f} {row.unit}"
+        ours = "–" if not row.ours else f"{row.ours:,.2f} {row.unit}"
+        lines.append(f"| {row.path} | {row.backend} | {ours} | {raw} | {ratio} | {target} | {met} | {row.note} |")
+    return "\n".join(lines)

@@ -1,0 +1,461 @@
+"""Import service history in bulk: an old system's activities, scored and posted a batch at a time.
+
+A deployment that replaces an older system brings years of recorded service with it.
+Recording each activity through :func:`ledger.activities.record_activity` costs a dozen round
+trips an activity (days, for ten million); this path costs a few set-based statements a batch
+and writes exactly what recording the batch's activities one by one, oldest first, would have:
+
+* each line becomes an activity recorded by the importing user, scored under the rule set in
+  force on its day with what the person had earned before it (so ``ledger verify --replay``
+  reproduces every entry), and an ``earn`` transaction from its org's issuance account;
+* postings carry running balances and account versions, each community's chain grows link by
+  link with the same canonical hash, and day, month and year totals move with them;
+* the checks of recording one activity hold for every line: times, activity type and category,
+  the person belongs where the service was recorded, no overlap with their other service, at
+  most 24 hours of service on one day.
+
+Each line carries the old system's reference, and its activity's idempotency key is
+``import-<reference>``: importing a file again, or the rest of an interrupted import, adds only
+what is not there yet. The caller commits each batch (:func:`ledger.db.write_transaction`);
+on PostgreSQL the activities, transactions and postings go in with ``COPY``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import zoneinfo
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any, Iterable, Sequence
+
+from sqlalchemy import Table, func, select, text
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session
+
+from ledger import chain
+from ledger.activities import DAY_MINUTES, Service, active_activities, category_of, check_service
+from ledger.errors import IdempotencyConflict, InvalidInput, LedgerError, NotFound
+from ledger.models import (
+    Account,
+    AccountKind,
+    Activity,
+    ActivitySource,
+    AppUser,
+    ChainHead,
+    OrgKind,
+    OrgNode,
+    Participant,
+    PartyMember,
+    PeriodKind,
+    PeriodTotal,
+    Posting,
+    RuleSetStatus,
+    RuleSetVersion,
+    Transaction,
+    TransactionKindCode,
+    utc_now,
+)
+from ledger.orgs import local_date, path_ids
+from ledger.points import MAX_BALANCE, score_activity, transfer
+from ledger.replay import RunningTotals
+from ledger.rules import choose_version, rules_of
+from ledger.transactions import (
+    IDEMPOTENCY_KEY_PATTERN,
+    PERIOD_TOTAL_COLUMNS,
+    Entry,
+    activity_count_change,
+    entry_content,
+    lock_accounts,
+    period_effects,
+    period_starts,
+)
+
+#: Lines one call takes. Its locks are held until the caller commits, and a batch's ids go to
+#: the database as bound parameters, of which SQLite and PostgreSQL take some tens of thousands.
+MAX_BATCH = 10_000
+
+
+@dataclass(frozen=True)
+class HistoryLine:
+    """One activity of the old system: its reference there, where it was recorded, and the service."""
+
+    reference: str
+    org_id: int
+    service: Service
+
+    @property
+    def idempotency_key(self) -> str:
+        return f"import-{self.reference}"
+
+
+@dataclass(frozen=True)
+class ImportReport:
+    imported: int
+    #: Lines an earlier import already brought in, with the same content.
+    already_imported: int
+    points: int
+    service_minutes: int
+
+
+@dataclass(frozen=True)
+class _Person:
+    account_id: int
+    path: str
+    kind: str
+    reported_in_as_party_member: bool
+
+
+def import_history(
+    session: Session, *, actor: AppUser, lines: Sequence[HistoryLine], now: dt.datetime | None = None
+) -> ImportReport:
+    """Import one batch of history lines in the caller's write transaction; refuse the batch on any bad line.
+
+    A refusal names the line (``lines[3].started_at``); nothing of the batch is written.
+    """
+    now = now or utc_now()
+    if not 1 <= len(lines) <= MAX_BATCH:
+        raise InvalidInput(f"a batch has 1 to {MAX_BATCH} lines", field="lines")
+    _check_lines(lines, now)
+    orgs = _orgs(session, {line.org_id for line in lines})
+    chains = _lock_chains(session, {org.chain_id for org in orgs.values()})
+    digests = [chain.digest({"org": line.org_id, **line.service.document()}) for line in lines]
+    done = _already_imported(session, actor, lines, digests)
+    todo = sorted(
+        (index for index in range(len(lines)) if index not in done),
+        key=lambda index: (lines[index].service.started_at, lines[index].reference),
+    )
+    if not todo:
+        return ImportReport(0, len(done), 0, 0)
+    people = _people(session, {lines[index].service.participant_id for index in todo})
+    for index in todo:
+        with _on_line(index):
+            _check_place(lines[index], orgs, people)
+    _check_no_overlap(session, lines, todo, orgs)
+
+    issuance = dict(
+        session.execute(
+            select(Account.org_id, Account.id).where(
+                Account.org_id.in_(orgs), Account.kind == AccountKind.ISSUANCE, Account.participant_id.is_(None)
+            )
+        ).all()
+    )
+    accounts = lock_accounts(session, [p.account_id for p in people.values()] + list(issuance.values()))
+    balances = {account_id: [account.balance, account.version] for account_id, account in accounts.items()}
+    running = _running_totals(session, [people[lines[i].service.participant_id].account_id for i in todo], lines, todo, orgs)
+    versions = _published_versions(session, orgs.values())
+    activity_ids = reserve_ids(session, Activity.__table__, len(todo))
+    transaction_ids = reserve_ids(session, Transaction.__table__, len(todo))
+
+    activity_rows, transaction_rows, posting_rows = [], [], []
+    touched_totals: set[tuple[int, str, dt.date]] = set()
+    points = minutes = 0
+    for index, activity_id, transaction_id in zip(todo, activity_ids, transaction_ids):
+        line, org = lines[index], orgs[lines[index].org_id]
+        person = people[line.service.participant_id]
+        with _on_line(index):
+            day = local_date(line.service.started_at, org)
+            version = choose_version(versions, org, day)
+            category = category_of(person.kind, reported_in_as_party_member=person.reported_in_as_party_member)
+            score = score_activity(
+                line.service.facts(category, org.time_zone), rules_of(version), running.earned_before(person.account_id, day)
+            )
+        activity_rows.append(_activity_row(line, activity_id, digests[index], actor, now))
+        legs = transfer(issuance[org.id], person.account_id, score.points) if score.points else ()
+        entry = Entry(
+            org=org,
+            kind=TransactionKindCode.EARN,
+            legs=legs,
+            business_date=score.business_date,
+            idempotency_key=f"activity-{activity_id}",
+            memo=None,
+            breakdown=score.breakdown,
+            activity_id=activity_id,
+            rule_set_version_id=version.id,
+            service_minutes=score.service_minutes,
+            subject_account_id=person.account_id,
+        )
+        postings = []
+        for leg in legs:
+            balance = balances[leg.account_id]
+            balance[0] += leg.amount
+            balance[1] += 1
+            if abs(balance[0]) > MAX_BALANCE:
+                raise InvalidInput(f"account {leg.account_id} would pass the largest balance, {MAX_BALANCE}", field=f"lines[{index}]")
+            postings.append(chain.PostingLink(leg.account_id, leg.amount, balance[0], balance[1]))
+            posting_rows.append(
+                dict(transaction_id=transaction_id, account_id=leg.account_id, amount=leg.amount, balance_after=balance[0], account_version=balance[1])
+            )
+        effects = period_effects(
+            counted_kind=TransactionKindCode.EARN,
+            participant_postings=[(person.account_id, score.points)] if score.points else [],
+            subject_account_id=person.account_id,
+            service_minutes=score.service_minutes,
+            activity_count=activity_count_change(activity_id, bool(legs), score.service_minutes, reversal=False),
+        )
+        running.add(score.business_date, effects)
+        if effects:
+            touched_totals.update((person.account_id, period, starts_on) for period, starts_on in period_starts(score.business_date))
+        head = chains[org.chain_id]
+        content = entry_content(entry, request_digest=entry.request_digest(), actor_id=actor.id, recorded_at=now)
+        link = chain.TransactionLink(
+            chain_id=head.org_id, seq=head.seq + 1, prev_hash=head.head_hash, reverses=None, postings=postings, **content
+        )
+        link_hash = chain.link_hash(link)
+        transaction_rows.append(
+            dict(id=transaction_id, chain_id=link.chain_id, seq=link.seq, prev_hash=link.prev_hash, hash=link_hash, reverses_id=None, **content)
+        )
+        head.seq, head.head_hash, head.updated_at = link.seq, link_hash, now
+        points += score.points
+        minutes += score.service_minutes
+
+    insert_rows(session, Activity.__table__, activity_rows)
+    insert_rows(session, Transaction.__table__, transaction_rows)
+    insert_rows(session, Posting.__table__, posting_rows)
+    _store_totals(session, running, touched_totals)
+    for account_id, (balance, version) in balances.items():
+        accounts[account_id].balance, accounts[account_id].version = balance, version
+    session.flush()  # the balances and chain heads
+    return ImportReport(len(todo), len(done), points, minutes)
+
+
+@contextmanager
+def _on_line(index: int):
+    """Name the batch's line in any refusal raised for it: ``lines[3].started_at``."""
+    try:
+        yield
+    except LedgerError as refusal:
+        refusal.field = f"lines[{index}].{refusal.field}" if refusal.field else f"lines[{index}]"
+        raise
+
+
+def _check_lines(lines: Sequence[HistoryLine], now: dt.datetime) -> None:
+    references = set()
+    for index, line in enumerate(lines):
+        with _on_line(index):
+            if not isinstance(line.reference, str) or not IDEMPOTENCY_KEY_PATTERN.fullmatch(line.idempotency_key):
+                raise InvalidInput("must be 1 to 121 letters, digits and . _ : / @ + = -", field="reference")
+            if line.reference in references:
+                raise InvalidInput("appears twice in the batch", field="reference")
+            references.add(line.reference)
+            if type(line.org_id) is not int:
+                raise InvalidInput("must be an org's id", field="org_id")
+            check_service(line.service, now)
+
+
+def _orgs(session: Session, org_ids: set[int]) -> dict[int, OrgNode]:
+    orgs = {org.id: org for org in session.execute(select(OrgNode).where(OrgNode.id.in_(org_ids))).scalars()}
+    for org_id in org_ids - orgs.keys():
+        raise NotFound(f"org {org_id} does not exist", field="org_id")
+    for org in orgs.values():
+        if org.kind == OrgKind.DISTRICT:
+            raise InvalidInput("service is recorded in a street, community or grid", field="org_id")
+    return orgs
+
+
+def _lock_chains(session: Session, chain_ids: set[int]) -> dict[int, ChainHead]:
+    """Lock the chains the batch extends, in ascending order like every other writer that takes several locks."""
+    return {
+        head.org_id: head
+        for head in session.execute(
+            select(ChainHead)
+            .where(ChainHead.org_id.in_(chain_ids))
+            .order_by(ChainHead.org_id)
+            .with_for_update()
+            .execution_options(populate_existing=True)
+        ).scalars()
+    }
+
+
+def _already_imported(session: Session, actor: AppUser, lines: Sequence[HistoryLine], digests: list[str]) -> set[int]:
+    """Return the lines an earlier import brought in; refuse a reference reused for other content."""
+    earlier = {
+        (org_id, key): digest
+        for org_id, key, digest in session.execute(
+            select(Activity.org_id, Activity.idempotency_key, Activity.request_digest).where(
+                Activity.recorded_by_id == actor.id,
+                Activity.idempotency_key.in_([line.idempotency_key for line in lines]),
+            )
+        )
+    }
+    done = set()
+    for index, line in enumerate(lines):
+        digest = earlier.get((line.org_id, line.idempotency_key))
+        if digest is None:
+            continue
+        if digest != digests[index]:
+            raise IdempotencyConflict(
+                "this reference was imported before with other content", field=f"lines[{index}].reference"
+            )
+        done.add(index)
+    return done
+
+
+def _people(session: Session, participant_ids: set[int]) -> dict[int, _Person]:
+    rows = session.execute(
+        select(Participant.id, Account.id, OrgNode.path, Participant.kind, PartyMember.participant_id.is_not(None))
+        .join(Account, Account.participant_id == Participant.id)
+        .join(OrgNode, OrgNode.id == Participant.org_id)
+        .outerjoin(PartyMember, PartyMember.participant_id == Participant.id)
+        .where(Participant.id.in_(participant_ids))
+    )
+    return {participant_id: _Person(*rest) for participant_id, *rest in rows}
+
+
+def _check_place(line: HistoryLine, orgs: dict[int, OrgNode], people: dict[int, _Person]) -> None:
+    """Refuse service by someone unknown, or recorded outside the community (or books) the person belongs to."""
+    person = people.get(line.service.participant_id)
+    if person is None:
+        raise NotFound(f"participant {line.service.participant_id} does not exist", field="participant_id")
+    org = orgs[line.org_id]
+    lineage = path_ids(org.path)
+    scope = "/" + "".join(f"{node}/" for node in lineage[: lineage.index(org.chain_id) + 1])
+    if not person.path.startswith(scope):
+        raise InvalidInput(
+            f"participant {line.service.participant_id} does not belong where the service was recorded",
+            field="participant_id",
+        )
+
+
+def _check_no_overlap(session: Session, lines: Sequence[HistoryLine], todo: list[int], orgs: dict[int, OrgNode]) -> None:
+    """Refuse a line that overlaps the person's other service, or takes them past 24 hours on one day."""
+    services = [lines[index].service for index in todo]
+    # An activity lasts at most a day, so one that overlaps, or shares a day with, a line starts at most a day before it.
+    earliest = min(service.started_at for service in services) - dt.timedelta(minutes=DAY_MINUTES)
+    latest = max(service.ended_at for service in services) + dt.timedelta(minutes=DAY_MINUTES)
+    existing = session.execute(
+        active_activities({service.participant_id for service in services})
+        .with_only_columns(Activity.participant_id, Activity.started_at, Activity.ended_at, Activity.id)
+        .where(Activity.started_at >= earliest, Activity.started_at < latest)
+    ).all()
+    zones = {lines[index].service.participant_id: zoneinfo.ZoneInfo(orgs[lines[index].org_id].time_zone) for index in todo}
+    by_person: dict[int, list[tuple[dt.datetime, dt.datetime, str, int | None]]] = {}
+    for participant_id, started_at, ended_at, activity_id in existing:
+        by_person.setdefault(participant_id, []).append((started_at, ended_at, f"activity {activity_id}", None))
+    for index in todo:
+        service = lines[index].service
+        by_person.setdefault(service.participant_id, []).append(
+            (service.started_at, service.ended_at, f"line {index}", index)
+        )
+    for participant_id, intervals in by_person.items():
+        intervals.sort(key=lambda interval: interval[:2])
+        day_minutes: dict[dt.date, int] = {}
+        latest_end, latest_name = None, None
+        for started_at, ended_at, name, index in intervals:
+            if index is not None and latest_end is not None and started_at < latest_end:
+                raise InvalidInput(f"overlaps {latest_name} of the same person", field=f"lines[{index}].started_at")
+            if latest_end is None or ended_at > latest_end:
+                latest_end, latest_name = ended_at, name
+            day = started_at.astimezone(zones[participant_id]).date()
+            day_minutes[day] = day_minutes.get(day, 0) + (ended_at - started_at) // dt.timedelta(minutes=1)
+            if index is not None and day_minutes[day] > DAY_MINUTES:
+                raise InvalidInput(
+                    f"would make more than 24 hours of service on {day.isoformat()}", field=f"lines[{index}].ended_at"
+                )
+
+
+def _running_totals(
+    session: Session, account_ids: list[int], lines: Sequence[HistoryLine], todo: list[int], orgs: dict[int, OrgNode]
+) -> RunningTotals:
+    """Return the batch's people's day, month and year totals as the ledger holds them now, to count on from."""
+    days = [local_date(lines[index].service.started_at, orgs[lines[index].org_id]) for index in todo]
+    first, last = min(days), max(days)
+    running = RunningTotals()
+    columns = [getattr(PeriodTotal, name) for name in PERIOD_TOTAL_COLUMNS]
+    rows = session.execute(
+        select(PeriodTotal.account_id, PeriodTotal.period, PeriodTotal.starts_on, *columns).where(
+            PeriodTotal.account_id.in_(set(account_ids)),
+            (PeriodTotal.period == PeriodKind.DAY) & PeriodTotal.starts_on.between(first, last)
+            | (PeriodTotal.period != PeriodKind.DAY)
+            & PeriodTotal.starts_on.between(first.replace(month=1, day=1), last.replace(month=12, day=31)),
+        )
+    )
+    for account_id, period, starts_on, *values in rows:
+        running.totals[(account_id, period, starts_on)] = dict(zip(PERIOD_TOTAL_COLUMNS, values))
+    return running
+
+
+def _published_versions(session: Session, orgs: Iterable[OrgNode]) -> list[RuleSetVersion]:
+    lineages = {node for org in orgs for node in path_ids(org.path)}
+    return list(
+        session.execute(
+            select(RuleSetVersion).where(RuleSetVersion.org_id.in_(lineages), RuleSetVersion.status == RuleSetStatus.PUBLISHED)
+        ).scalars()
+    )
+
+
+def reserve_ids(session: Session, table: Table, count: int) -> list[int]:
+    """Reserve ``count`` new ids of ``table``, ascending, so that rows keep the order they were written in."""
+    if session.get_bind().dialect.name == "postgresql":
+        return sorted(
+            session.execute(
+                text("SELECT nextval(pg_get_serial_sequence(:table, 'id')) FROM generate_series(1, :count)"),
+                {"table": table.name, "count": count},
+            ).scalars()
+        )
+    # SQLite: the write transaction's BEGIN IMMEDIATE holds the file lock, so nobody else takes these ids.
+    highest = session.execute(select(func.coalesce(func.max(table.c.id), 0))).scalar_one()
+    return list(range(highest + 1, highest + 1 + count))
+
+
+def _activity_row(line: HistoryLine, activity_id: int, digest: str, actor: AppUser, now: dt.datetime) -> dict[str, Any]:
+    service = line.service
+    return dict(
+        id=activity_id,
+        org_id=line.org_id,
+        participant_id=service.participant_id,
+        activity_type=service.activity_type,
+        started_at=service.started_at,
+        ended_at=service.ended_at,
+        travel_minutes=service.travel_minutes,
+        quantity=service.quantity,
+        tags=sorted(service.tags),
+        description=service.description,
+        source=ActivitySource.STAFF,
+        event_id=None,
+        recorded_by_id=actor.id,
+        recorded_at=now,
+        idempotency_key=line.idempotency_key,
+        request_digest=digest,
+        corrects_id=None,
+        correction_reason=None,
+    )
+
+
+def insert_rows(session: Session, table: Table, rows: list[dict[str, Any]]) -> None:
+    """Insert ``rows`` (dicts with the same keys, in the table's column names): with COPY on PostgreSQL, as one executemany elsewhere."""
+    if not rows:
+        return
+    if session.get_bind().dialect.name != "postgresql":
+        session.execute(table.insert(), rows)
+        return
+    columns = list(rows[0])
+    cursor = session.connection().connection.driver_connection.cursor()
+    with cursor.copy(f"COPY {table.name} ({', '.join(columns)}) FROM STDIN") as copy:
+        for row in rows:
+            copy.write_row([_copy_value(row[column]) for column in columns])
+
+
+def _copy_value(value: Any) -> Any:
+    """Return ``value`` as COPY takes it: JSON columns as JSON text, what psycopg adapts as it is."""
+    if isinstance(value, (dict, list)):
+        return json.dumps(value, ensure_ascii=False)
+    return value
+
+
+def _store_totals(session: Session, running: RunningTotals, keys: set[tuple[int, str, dt.date]]) -> None:
+    """Write the batch's people's period totals as they now stand (the batch holds their accounts' locks)."""
+    if not keys:
+        return
+    insert = postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
+    statement = insert(PeriodTotal)
+    session.execute(
+        statement.on_conflict_do_update(
+            index_elements=[PeriodTotal.account_id, PeriodTotal.period, PeriodTotal.starts_on],
+            set_={name: statement.excluded[name] for name in PERIOD_TOTAL_COLUMNS},
+        ),
+        [
+            {"account_id": account_id, "period": period, "starts_on": starts_on, **running.totals[(account_id, period, starts_on)]}
+            for account_id, period, starts_on in sorted(keys)
+        ],
+    )
