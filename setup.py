@@ -29,6 +29,7 @@ setup(
         "Flask-Limiter>=3.5",
         "swagger-ui-bundle>=1.1",
         "tzdata>=2024.1",
+        "XlsxWriter>=3.2,<4",
     ],
     extras_require={
         "production": ["gunicorn>=22"],
@@ -38,6 +39,7 @@ setup(
             "pytest-xdist>=3.5",
             "rfc8785>=0.1.4",
             "schemathesis>=4.0,<5",
+            "openpyxl>=3.1,<4",
         ],
     },
     entry_points={"console_scripts": ["ledger = ledger.cli:main"]},
