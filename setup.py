@@ -30,6 +30,7 @@ setup(
         "swagger-ui-bundle>=1.1",
         "tzdata>=2024.1",
         "XlsxWriter>=3.2,<4",
+        "openpyxl>=3.1,<4",
     ],
     extras_require={
         "production": ["gunicorn>=22"],
