@@ -21,6 +21,7 @@ from ledger.demo import (
     CARRY_OVER_DATE,
     COMMUNITIES,
     COMMUNITY_REWARDS,
+    DEMO_PASSWORD,
     DONATION,
     ELDERLY_AGE,
     ENTERED_AT,
@@ -329,7 +330,7 @@ def test_loading_another_seed_over_the_demo_is_refused_and_changes_nothing(sessi
 # The one load of the whole season and its shelves, ~30 s with the commands tried on it: on SQLite only, as it
 # scores the same on both (its first days load on both).
 @pytest.mark.sqlite_only
-def test_ledger_demo_command_loads_a_season_with_all_it_promises_and_verifies(session, runner):
+def test_ledger_demo_command_loads_a_season_with_all_it_promises_and_verifies(session, runner, client):
     result = runner.invoke(args=["demo"])
 
     assert result.exit_code == 0, result.output
@@ -359,6 +360,7 @@ def test_ledger_demo_command_loads_a_season_with_all_it_promises_and_verifies(se
     try_the_standings_shelf_and_expiry_from_the_command_line(session, runner, starred)
     assert_orders_in_every_state(session, runner, result.output)
     try_an_order_from_posting_to_points_and_the_deadline_job_from_the_command_line(session, runner)
+    try_the_readme_walkthrough_through_the_api(client)
 
 
 def assert_shelves_donation_and_redemptions(session, output: str) -> str:
@@ -575,3 +577,43 @@ def try_an_order_from_posting_to_points_and_the_deadline_job_from_the_command_li
 def _points(history: str) -> int:
     """Return the balance the first line of ``ledger history`` shows: "name — 317 points (grid)"."""
     return int(history.split(" — ", 1)[1].split(" points", 1)[0])
+
+
+def try_the_readme_walkthrough_through_the_api(client) -> None:
+    """The README's steps: demo staff record an event for several volunteers; the volunteer sees it counted."""
+
+    def sign_in(username: str) -> dict:
+        signed_in = client.post("/api/v1/auth/login", json={"username": username, "password": DEMO_PASSWORD})
+        assert signed_in.status_code == 201, signed_in.json
+        return {"Authorization": f"Bearer {signed_in.json['token']}"}
+
+    staff, volunteer = sign_in("demo-staff"), sign_in("demo-volunteer")
+    me = client.get("/api/v1/auth/me", headers=volunteer).json["participant_id"]
+    (community,) = client.get("/api/v1/orgs?kind=community", headers=staff).json["items"]
+    listed = client.get("/api/v1/participants?category=volunteer&page_size=3", headers=staff).json["items"]
+    attendees = [me, *[p["id"] for p in listed if p["id"] != me][:2]]
+    before = client.get(f"/api/v1/participants/{me}/balance", headers=volunteer).json
+    standing_before = client.get(f"/api/v1/orgs/{community['id']}/rankings/participants/{me}?period=2026", headers=volunteer)
+
+    sheet = {
+        "org_id": community["id"],
+        "title": "周末环境整治",
+        "activity_type": "environment_cleanup",
+        "started_at": "2026-11-21T09:00:00+08:00",
+        "ended_at": "2026-11-21T11:00:00+08:00",
+        "attendees": [{"participant_id": participant_id} for participant_id in attendees],
+    }
+    recorded = client.post("/api/v1/events", json=sheet, headers={**staff, "Idempotency-Key": "walk-1"})
+    assert recorded.status_code == 201 and len(recorded.json["activities"]) == 3, recorded.json
+    replayed = client.post("/api/v1/events", json=sheet, headers={**staff, "Idempotency-Key": "walk-1"})
+    assert replayed.headers["Idempotent-Replayed"] == "true" and replayed.json == recorded.json
+
+    after = client.get(f"/api/v1/participants/{me}/balance", headers=volunteer).json
+    assert after["balance"] > before["balance"] and after["service_minutes"] == before["service_minutes"] + 120
+    (newest,) = client.get(f"/api/v1/participants/{me}/history?limit=1", headers=volunteer).json["items"]
+    assert newest["amount"] == after["balance"] - before["balance"] and newest["explanation"], newest
+    assert newest["breakdown"]["inputs"]["day_kind"] == "weekend"
+    standing = client.get(f"/api/v1/orgs/{community['id']}/rankings/participants/{me}?period=2026", headers=volunteer)
+    assert standing.status_code == 200 and standing.json["me"]["points"] > (standing_before.json["me"] or {}).get("points", 0)
+    others = client.get(f"/api/v1/participants/{attendees[1]}/balance", headers=volunteer)
+    assert others.status_code == 404  # another volunteer's account is not theirs to see
