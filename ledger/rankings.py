@@ -445,23 +445,26 @@ def _activity_counts(session: Session, participant_ids: list[int], period: Perio
     return {pid: count or 0 for pid, count in rows}
 
 
-def _home_community_service(session: Session, participant_ids: list[int], period: Period) -> dict[int, tuple[int, int]]:
-    """Return each party member's activities and service minutes in the community they live in."""
+def home_community_service(period: Period, *, within: OrgNode | None = None):
+    """Return the query of each participant's activities and service minutes in the community they live in.
+
+    Its columns are ``participant_id``, ``activities`` and ``service_minutes``; ``within``
+    keeps the participants of one org's subtree.
+    """
     where_served = aliased(OrgNode)
     home = aliased(OrgNode)
     reversal = aliased(Transaction)
-    rows = session.execute(
+    query = (
         select(
-            Account.participant_id,
-            func.count(Transaction.id),
-            integer_sum(Transaction.service_minutes),
+            Account.participant_id.label("participant_id"),
+            func.count(Transaction.id).label("activities"),
+            integer_sum(Transaction.service_minutes).label("service_minutes"),
         )
         .join(Account, Account.id == Transaction.subject_account_id)
         .join(Participant, Participant.id == Account.participant_id)
         .join(home, home.id == Participant.org_id)
         .join(where_served, where_served.id == Transaction.org_id)
         .where(
-            Account.participant_id.in_(participant_ids),
             Transaction.kind == TransactionKindCode.EARN,
             Transaction.activity_id.is_not(None),
             Transaction.service_minutes > 0,
@@ -470,11 +473,53 @@ def _home_community_service(session: Session, participant_ids: list[int], period
             ~exists().where(reversal.reverses_id == Transaction.id),
         )
         .group_by(Account.participant_id)
-    ).all()
+    )
+    return query if within is None else query.where(home.path.startswith(within.path))
+
+
+def _home_community_service(session: Session, participant_ids: list[int], period: Period) -> dict[int, tuple[int, int]]:
+    """Return each party member's activities and service minutes in the community they live in."""
+    rows = session.execute(home_community_service(period).where(Account.participant_id.in_(participant_ids))).all()
     return {pid: (count, minutes) for pid, count, minutes in rows}
 
 
 # Co-building units -------------------------------------------------------------------------
+
+
+def unit_points_query(org: OrgNode, year: int):
+    """Return the query of each unit's points of ``year`` in ``org``'s subtree by activity type.
+
+    Its columns are ``participant_id``, ``name``, ``activity_type`` and ``points``. Reversed
+    entries are left out with their reversals, so a corrected entry counts once.
+    """
+    place = aliased(OrgNode)
+    reversal = aliased(Transaction)
+    credited = (
+        select(integer_sum(Posting.amount))
+        .where(Posting.transaction_id == Transaction.id, Posting.account_id == Transaction.subject_account_id)
+        .scalar_subquery()
+    )
+    return (
+        select(
+            Participant.id.label("participant_id"),
+            Participant.display_name.label("name"),
+            Activity.activity_type,
+            integer_sum(credited).label("points"),
+        )
+        .select_from(Transaction)
+        .join(Activity, Activity.id == Transaction.activity_id)
+        .join(Account, Account.id == Transaction.subject_account_id)
+        .join(Participant, Participant.id == Account.participant_id)
+        .join(place, place.id == Participant.org_id)
+        .where(
+            Participant.kind == ParticipantKind.UNIT,
+            place.path.startswith(org.path),
+            Transaction.kind == TransactionKindCode.EARN,
+            Transaction.business_date.between(dt.date(year, 1, 1), dt.date(year, 12, 31)),
+            ~exists().where(reversal.reverses_id == Transaction.id),
+        )
+        .group_by(Participant.id, Participant.display_name, Activity.activity_type)
+    )
 
 
 @dataclass(frozen=True)
@@ -497,29 +542,7 @@ def unit_points_by_kind(session: Session, *, org: OrgNode, year: int) -> list[Un
     """
     if type(year) is not int or not 2000 <= year <= 2100:
         raise InvalidInput("must be a year such as 2026", field="year")
-    place = aliased(OrgNode)
-    reversal = aliased(Transaction)
-    credited = (
-        select(integer_sum(Posting.amount))
-        .where(Posting.transaction_id == Transaction.id, Posting.account_id == Transaction.subject_account_id)
-        .scalar_subquery()
-    )
-    rows = session.execute(
-        select(Participant.id, Participant.display_name, Activity.activity_type, integer_sum(credited))
-        .select_from(Transaction)
-        .join(Activity, Activity.id == Transaction.activity_id)
-        .join(Account, Account.id == Transaction.subject_account_id)
-        .join(Participant, Participant.id == Account.participant_id)
-        .join(place, place.id == Participant.org_id)
-        .where(
-            Participant.kind == ParticipantKind.UNIT,
-            place.path.startswith(org.path),
-            Transaction.kind == TransactionKindCode.EARN,
-            Transaction.business_date.between(dt.date(year, 1, 1), dt.date(year, 12, 31)),
-            ~exists().where(reversal.reverses_id == Transaction.id),
-        )
-        .group_by(Participant.id, Participant.display_name, Activity.activity_type)
-    ).all()
+    rows = session.execute(unit_points_query(org, year)).all()
     units: dict[int, UnitPoints] = {}
     for participant_id, name, activity_type, points in rows:
         units.setdefault(participant_id, UnitPoints(participant_id, name, {})).by_kind[activity_type] = points
