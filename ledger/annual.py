@@ -26,6 +26,7 @@ from sqlalchemy.orm import Session, aliased
 
 from ledger.db import integer_sum
 from ledger.errors import AlreadyExists, InvalidInput, NotFound
+from ledger.exports import Table
 from ledger.evaluation import (
     OTHER_KIND,
     PARTY_MEMBER_SHEET,
@@ -37,6 +38,7 @@ from ledger.evaluation import (
     TitleStanding,
     UnitYear,
     compare,
+    feedback_table,
     participant_cells,
     participant_sheet,
     party_member_cells,
@@ -104,6 +106,34 @@ class Evaluation:
     sheets: tuple[Sheet, ...]
     #: The freeze these rows come from; ``None`` for a fresh computation.
     freeze: EvaluationFreeze | None = None
+
+
+def tables(
+    result: Evaluation, language: str, *, sheet: str | None = None, counted: Callable[[], None] | None = None
+) -> Iterator[Table]:
+    """Yield the evaluation's sheets (or the one named ``sheet``) as tables to write, in ``language``.
+
+    ``counted`` is called once per row written, for a progress bar.
+    """
+    codes = [each.spec.code for each in result.sheets]
+    if sheet is not None and sheet not in codes:
+        raise InvalidInput(f"must be one of {', '.join(codes)}", field="sheet")
+    for each in result.sheets:
+        if sheet in (None, each.spec.code):
+            yield each.spec.table(_counting(each.rows(False), counted), language)
+
+
+def feedback_tables(rules: RuleSet, feedbacks: Iterator[EmployerFeedback], language: str) -> Iterator[Table]:
+    """Yield each employer's feedback as a table to write, one after the other."""
+    for feedback in feedbacks:
+        yield feedback_table(feedback.name, feedback.members, feedback.party_members_employed, rules, language)
+
+
+def _counting(rows: Rows, counted: Callable[[], None] | None) -> Iterator[list]:
+    for _participant_id, cells in rows:
+        if counted is not None:
+            counted()
+        yield cells
 
 
 def check_year(year: object, today: dt.date) -> int:

@@ -19,9 +19,11 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import io
+import itertools
 import re
 from dataclasses import dataclass
 from decimal import Decimal
+from enum import StrEnum
 from typing import BinaryIO, Iterable, Iterator, Sequence
 
 import xlsxwriter
@@ -36,6 +38,18 @@ CSV_CHUNK_ROWS = 500
 #: What a sheet name may not contain, and how long it may be (Excel's rules).
 _SHEET_NAME_FORBIDDEN = re.compile(r"[\[\]:*?/\\]")
 SHEET_NAME_LENGTH = 31
+
+
+class Format(StrEnum):
+    CSV = "csv"
+    XLSX = "xlsx"
+
+
+#: The media type of each format, for a download.
+MEDIA_TYPES = {
+    Format.CSV: "text/csv; charset=utf-8",
+    Format.XLSX: "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+}
 
 
 @dataclass(frozen=True)
@@ -116,3 +130,13 @@ def write_xlsx(tables: Iterable[Table], target: BinaryIO, *, created: dt.datetim
     if not taken:
         workbook.add_worksheet()
     workbook.close()
+
+
+def write(tables: Iterable[Table], format: Format, target: BinaryIO, *, created: dt.datetime) -> None:
+    """Write ``tables`` to ``target``: every one as a sheet of a workbook, or the first one as CSV."""
+    if Format(format) is Format.XLSX:
+        write_xlsx(tables, target, created=created)
+        return
+    for table in itertools.islice(tables, 1):
+        for chunk in csv_chunks(table):
+            target.write(chunk)
