@@ -27,6 +27,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--entries", type=int, help="history entries to build instead of the scale's own number")
     parser.add_argument("--json", dest="json_path", help="where to write the results as JSON")
     parser.add_argument("--keep", action="store_true", help="leave the PostgreSQL database behind")
+    parser.add_argument("--build-only", action="store_true", help="build the district and stop (with --keep, to measure later)")
+    parser.add_argument("--reuse", action="store_true", help="measure the district a --keep run left, instead of building one")
     arguments = parser.parse_args(argv)
     scale = SCALES[arguments.scale]
     if arguments.entries:
@@ -36,24 +38,26 @@ def main(argv: list[str] | None = None) -> None:
     if url.get_backend_name() == "sqlite":
         if os.path.exists(url.database):
             parser.error(f"{url.database} exists; name a new file")
-        rows = run_bench(arguments.db, scale)
+        rows = run_bench(arguments.db, scale, build_only=arguments.build_only)
     else:
-        rows = _on_own_database(url, scale, keep=arguments.keep)
+        rows = _on_own_database(url, scale, keep=arguments.keep, reuse=arguments.reuse, build_only=arguments.build_only)
     print(as_table(rows))
     if arguments.json_path:
         with open(arguments.json_path, "w", encoding="utf-8") as target:
             target.write(as_json(rows, scale=scale, command=command))
 
 
-def _on_own_database(server, scale, *, keep: bool):
-    """Run on a PostgreSQL database of the benchmark's own, created for the run and dropped after it."""
+def _on_own_database(server, scale, *, keep: bool, reuse: bool, build_only: bool):
+    """Run on a PostgreSQL database of the benchmark's own, created for the run (or kept by an earlier one) and dropped after it."""
     name = f"bench_{scale.name}"
     admin_dsn = server.set(drivername="postgresql").render_as_string(hide_password=False)
-    with psycopg.connect(admin_dsn, autocommit=True) as admin:
-        admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        admin.execute(f'CREATE DATABASE "{name}"')
+    if not reuse:
+        with psycopg.connect(admin_dsn, autocommit=True) as admin:
+            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+            admin.execute(f'CREATE DATABASE "{name}"')
     try:
-        return run_bench(server.set(drivername="postgresql+psycopg", database=name).render_as_string(hide_password=False), scale)
+        url = server.set(drivername="postgresql+psycopg", database=name).render_as_string(hide_password=False)
+        return run_bench(url, scale, reuse=reuse, build_only=build_only)
     finally:
         if not keep:
             with psycopg.connect(admin_dsn, autocommit=True) as admin:

@@ -15,6 +15,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import itertools
+import multiprocessing
 import random
 import sys
 import time
@@ -22,7 +23,8 @@ import zoneinfo
 from dataclasses import dataclass
 from typing import Iterator
 
-from sqlalchemy import select, text
+from flask import current_app
+from sqlalchemy import func, select, text
 
 from bench.scales import Scale
 from ledger.activities import Service
@@ -32,12 +34,14 @@ from ledger.models import (
     Account,
     AccountKind,
     AppUser,
+    ChainHead,
     CoBuildingUnit,
     OrgNode,
     Participant,
     ParticipantKind,
     PartyMember,
     Person,
+    RuleSetVersion,
     Volunteer,
     utc_now,
 )
@@ -48,12 +52,16 @@ from ledger.ruleset_schema import default_rules_text
 from ledger.users import ensure_user
 
 ZONE = zoneinfo.ZoneInfo("Asia/Shanghai")
+DISTRICT_CODE = "BENCH-D"
+IMPORTER, STAFF = "bench-importer", "bench-staff"
 HOUR_TYPES = ("volunteer_service", "patrol", "elderly_care", "environment_cleanup", "policy_publicity", "emergency_duty")
 #: Local start of each of a person's (at most four) services on one day; none lasts over 3.5 hours, so none overlap.
 SLOT_STARTS = (dt.time(7), dt.time(11), dt.time(15), dt.time(19))
 #: Shares of the population: co-building units, then in-service party members; the rest volunteer.
 UNIT_SHARE, PARTY_MEMBER_SHARE = 0.02, 0.05
 PARETO_ALPHA = 1.16  # the "80/20" exponent
+#: Processes importing the history side by side on PostgreSQL (the machine has two cores).
+IMPORTERS = 2
 
 
 @dataclass(frozen=True)
@@ -68,24 +76,30 @@ class District:
     entries: int
 
 
-def build(scale: Scale, *, seed: int = 9, progress=sys.stderr) -> District:
+def yesterday() -> dt.date:
+    """Return the last day of the history: yesterday where the district is, so nothing lies in the future."""
+    return dt.datetime.now(ZONE).date() - dt.timedelta(days=1)
+
+
+def build(scale: Scale, *, seed: int = 9) -> District:
     """Build the scale's district in the current app's database, which must be migrated and empty."""
     rng = random.Random(seed)
     session = db.session
-    last_day = dt.datetime.now(ZONE).date() - dt.timedelta(days=1)
+    last_day = yesterday()
     first_day = last_day.replace(year=last_day.year - scale.years + 1, month=1, day=1)
     tree = write_transaction(lambda: _tree(scale, first_day))
     people = _participants(scale, tree, rng)
     importer_id = tree["importer"]
-    started, imported = time.monotonic(), 0
-    for number, lines in enumerate(_batches(_history(rng, people, first_day, last_day, scale.entries), MAX_BATCH), 1):
-        report = write_transaction(lambda: import_history(session, actor=session.get(AppUser, importer_id), lines=lines))
-        imported += report.imported
-        if number % 20 == 0:
-            rate = imported / (time.monotonic() - started)
-            print(f"  history: {imported:,} entries, {rate:,.0f}/s", file=progress, flush=True)
-    if session.get_bind().dialect.name == "postgresql":
-        session.commit()
+    on_postgresql = session.get_bind().dialect.name == "postgresql"
+    history = HistoryShare(current_app.config["SQLALCHEMY_DATABASE_URI"], importer_id, people, first_day, last_day, scale.entries, seed)
+    session.remove()
+    db.engine.dispose()  # the importers are forked: they must not share this process's connections
+    # Communities never share a chain or an account, so each importer takes every other community;
+    # SQLite has one writer at a time whatever happens.
+    importers = IMPORTERS if on_postgresql else 1
+    with multiprocessing.get_context("fork").Pool(importers) as pool:
+        imported = sum(pool.starmap(history.import_share, [(share, importers) for share in range(importers)]))
+    if on_postgresql:
         with db.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
             connection.execute(text("VACUUM ANALYZE"))
     return District(
@@ -103,7 +117,7 @@ def build(scale: Scale, *, seed: int = 9, progress=sys.stderr) -> District:
 def _tree(scale: Scale, first_day: dt.date) -> dict:
     """Create the org tree, the users, an employer, and the default rules in force from the history's first day."""
     session = db.session
-    district = create_org_node(session, code="BENCH-D", name="基准区", kind="district")
+    district = create_org_node(session, code=DISTRICT_CODE, name="基准区", kind="district")
     streets, communities, places = [], [], {}
     for s in range(1, scale.streets + 1):
         street = create_org_node(session, code=f"BENCH-S{s:02d}", name=f"第{s}街道", kind="street", parent=district)
@@ -116,8 +130,8 @@ def _tree(scale: Scale, first_day: dt.date) -> dict:
                 create_org_node(session, code=f"{code}-G{g}", name=f"第{g}网格", kind="grid", parent=community).id
                 for g in range(1, scale.grids_per_community + 1)
             ]
-    importer = ensure_user(session, "bench-importer", "历史数据导入")
-    staff = ensure_user(session, "bench-staff", "社区工作者")
+    importer = ensure_user(session, IMPORTER, "历史数据导入")
+    staff = ensure_user(session, STAFF, "社区工作者")
     employer = register_employer_unit(session, org=district, name="基准区机关")
     rules = default_rules_text().replace("effective_from: 2025-01-01", f"effective_from: {first_day.isoformat()}")
     publish_document(session, actor=importer, org=district, text=rules, now=utc_now())
@@ -136,6 +150,7 @@ def _tree(scale: Scale, first_day: dt.date) -> dict:
 class _Someone:
     participant_id: int
     org_id: int
+    community_id: int
     is_unit: bool
 
 
@@ -180,7 +195,7 @@ def _register(homes: list[int], first_number: int, tree: dict, rng: random.Rando
                 party_members.append(dict(participant_id=participant_id, employer_unit_id=tree["employer"], reported_on=joined))
             else:
                 volunteers.append(dict(participant_id=participant_id, volunteer_number=f"BV{number:07d}", registered_on=joined))
-        registered.append(_Someone(participant_id, org_id, is_unit))
+        registered.append(_Someone(participant_id, org_id, community_id, is_unit))
     insert_rows(session, Participant.__table__, participants)
     insert_rows(session, Person.__table__, people)
     insert_rows(session, Volunteer.__table__, volunteers)
@@ -192,8 +207,8 @@ def _register(homes: list[int], first_number: int, tree: dict, rng: random.Rando
 
 def _history(
     rng: random.Random, people: list[tuple[_Someone, float]], first_day: dt.date, last_day: dt.date, entries: int
-) -> Iterator[HistoryLine]:
-    """Yield about ``entries`` lines of service, day by day, each person at most once per time slot."""
+) -> Iterator[tuple[HistoryLine, int]]:
+    """Yield about ``entries`` lines of service with their community, day by day, each person at most once per time slot."""
     days = (last_day - first_day).days + 1
     cumulative = list(itertools.accumulate(share for _, share in people))
     per_day = entries / days
@@ -212,17 +227,50 @@ def _history(
                 activity_type, minutes, quantity = "unit_staff_sent", 120, rng.randint(1, 8)
             else:
                 activity_type, minutes, quantity = rng.choice(HOUR_TYPES), 30 * rng.randint(2, 7), None
-            yield HistoryLine(
-                reference=f"bench-{next(references)}",
-                org_id=someone.org_id,
-                service=Service(
-                    participant_id=someone.participant_id,
-                    activity_type=activity_type,
-                    started_at=started_at,
-                    ended_at=started_at + dt.timedelta(minutes=minutes),
-                    quantity=quantity,
-                ),
+            service = Service(
+                participant_id=someone.participant_id,
+                activity_type=activity_type,
+                started_at=started_at,
+                ended_at=started_at + dt.timedelta(minutes=minutes),
+                quantity=quantity,
             )
+            yield HistoryLine(f"bench-{next(references)}", someone.org_id, service), someone.community_id
+
+
+@dataclass(frozen=True)
+class HistoryShare:
+    """Everything an importer process needs to import its share of the history."""
+
+    database_url: str
+    importer_id: int
+    people: list[tuple[_Someone, float]]
+    first_day: dt.date
+    last_day: dt.date
+    entries: int
+    seed: int
+
+    def import_share(self, share: int, shares: int) -> int:
+        """Import the lines of every ``shares``-th community from ``share`` on; return how many."""
+        from ledger import create_app
+
+        app = create_app({"LEDGER_ENV": "development", "SQLALCHEMY_DATABASE_URI": self.database_url})
+        communities = sorted({someone.community_id for someone, _ in self.people})
+        mine = set(communities[share::shares])
+        # Every importer draws the same history from the same seed, and keeps its own communities' lines.
+        history = _history(random.Random(self.seed), self.people, self.first_day, self.last_day, self.entries)
+        lines = (line for line, community_id in history if community_id in mine)
+        started, imported = time.monotonic(), 0
+        with app.app_context():
+            session = db.session
+            for number, batch in enumerate(_batches(lines, MAX_BATCH), 1):
+                report = write_transaction(lambda: import_history(session, actor=session.get(AppUser, self.importer_id), lines=batch))
+                imported += report.imported
+                if number % 10 == 0:
+                    rate = imported / (time.monotonic() - started)
+                    print(f"  importer {share + 1}/{shares}: {imported:,} entries, {rate:,.0f}/s", file=sys.stderr, flush=True)
+            session.remove()
+            db.engine.dispose()
+        return imported
 
 
 def _batches(lines: Iterator[HistoryLine], size: int) -> Iterator[list[HistoryLine]]:
@@ -230,7 +278,29 @@ def _batches(lines: Iterator[HistoryLine], size: int) -> Iterator[list[HistoryLi
         yield batch
 
 
-def community_places(community_id: int) -> list[int]:
-    """Return the ids of a community and the grids in it."""
-    community = db.session.get(OrgNode, community_id)
-    return list(db.session.execute(select(OrgNode.id).where(OrgNode.path.startswith(community.path))).scalars())
+def find() -> District:
+    """Return the district an earlier run built (and kept) in the current app's database."""
+    session = db.session
+    district = session.execute(select(OrgNode).where(OrgNode.code == DISTRICT_CODE)).scalar_one()
+
+    def ids(kind: str) -> tuple[int, ...]:
+        return tuple(
+            session.execute(
+                select(OrgNode.id).where(OrgNode.kind == kind, OrgNode.path.startswith(district.path)).order_by(OrgNode.id)
+            ).scalars()
+        )
+
+    def user(name: str) -> int:
+        return session.execute(select(AppUser.id).where(AppUser.username == name)).scalar_one()
+
+    return District(
+        district_id=district.id,
+        street_ids=ids("street"),
+        community_ids=ids("community"),
+        importer_id=user(IMPORTER),
+        staff_id=user(STAFF),
+        # The history starts where the district's rules do (see _tree).
+        first_day=session.execute(select(func.min(RuleSetVersion.effective_from)).where(RuleSetVersion.org_id == district.id)).scalar_one(),
+        last_day=yesterday(),
+        entries=session.execute(select(func.sum(ChainHead.seq))).scalar_one(),
+    )

@@ -18,15 +18,15 @@ from dataclasses import dataclass
 from typing import Callable, Iterator
 
 from flask import Flask
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from bench.dataset import ZONE, District
 from bench.raw import Raw
-from ledger.activities import Attendee, Service, participant_category, record_activity, record_event
+from ledger.activities import Attendee, Service, record_activity, record_event
 from ledger.bulk import HistoryLine, import_history
 from ledger.db import db, write_transaction
-from ledger.models import Account, AccountKind, AppUser, OrgNode, Participant, Volunteer
-from ledger.rankings import own_standing, parse_period, ranking, star_record
+from ledger.models import Account, Activity, AppUser, OrgNode, Participant, Volunteer
+from ledger.rankings import balance_summary, parse_period, ranking
 from ledger.verify import verify_ledger
 
 AT_LEAST, AT_MOST = ">=", "<="
@@ -70,7 +70,19 @@ class Bench:
     def __init__(self, app: Flask, raw: Raw, district: District):
         self.app, self.raw, self.district = app, raw, district
         self.backend = raw.dialect
+        #: Makes this run's idempotency keys its own when a kept district is measured again.
+        self.run = f"bench-{time.time_ns():x}"
+        self.first_night = self._first_free_night()
         self._slots: dict[int, Iterator[tuple[int, int, int]]] = {}
+
+    def _first_free_night(self) -> dt.date:
+        """Return the latest night no earlier run recorded service in (every run's service is the staff user's)."""
+        earliest = db.session.execute(
+            select(func.min(Activity.started_at)).where(Activity.recorded_by_id == self.district.staff_id)
+        ).scalar_one()
+        if earliest is None:
+            return self.district.last_day
+        return earliest.astimezone(ZONE).date() - dt.timedelta(days=1)
 
     def people_of(self, community_id: int) -> list[tuple[int, int]]:
         """Return ``(participant_id, org_id)`` of the volunteers of a community, by id."""
@@ -89,7 +101,8 @@ class Bench:
         """Return an org and 30 minutes of service by one of its volunteers that overlaps nothing recorded.
 
         The history's services start at 07:00 at the earliest, so each night from midnight to
-        seven has room for ten half hours a person; yesterday's first, then the nights before.
+        half past six has room for ten half hours a person; the first free night's first, then
+        the nights before it.
         """
         if community_id not in self._slots:
             people = self.people_of(community_id)
@@ -97,7 +110,7 @@ class Bench:
                 (participant_id, org_id, slot) for slot in itertools.count() for participant_id, org_id in people
             )
         participant_id, org_id, slot = next(self._slots[community_id])
-        day = self.district.last_day - dt.timedelta(days=slot // 10)
+        day = self.first_night - dt.timedelta(days=slot // 10)
         started_at = dt.datetime.combine(day, dt.time(), ZONE) + dt.timedelta(minutes=40 * (slot % 10))
         service = Service(participant_id, "volunteer_service", started_at, started_at + dt.timedelta(minutes=30))
         return org_id, service
@@ -134,7 +147,7 @@ class Bench:
 
 def single_writes(bench: Bench, count: int) -> list[Row]:
     community = bench.district.community_ids[0]
-    ours = _timed(lambda: [bench.record_one(community, f"bench-single-{n}") for n in range(count)])
+    ours = _timed(lambda: [bench.record_one(community, f"{bench.run}-single-{n}") for n in range(count)])
     accounts = bench.account_ids(community, count)
     with closing(bench.raw.connect()) as connection:
         raw = _timed(lambda: [bench.raw_write(connection, accounts[n % len(accounts)]) for n in range(count)])
@@ -175,7 +188,7 @@ def concurrent_writes(bench: Bench, per_writer: int) -> list[Row]:
                                 actor=session.get(AppUser, bench.district.staff_id),
                                 org=session.get(OrgNode, org_id),
                                 service=service,
-                                idempotency_key=f"bench-concurrent-{label}-{number}-{index}".replace(" ", "-"),
+                                idempotency_key=f"{bench.run}-concurrent-{label}-{number}-{index}".replace(" ", "-"),
                             )
                         )
                 except BaseException as error:  # counted and reported, not raised in a thread
@@ -232,12 +245,12 @@ def bulk_writes(bench: Bench, batches: int) -> list[Row]:
         lines = []
         for index in range(BULK_BATCH):
             org_id, service = bench.fresh_service(community)
-            lines.append(HistoryLine(f"bench-bulk-{number}-{index}", org_id, service))
-        write_transaction(lambda: import_history(session, actor=session.get(AppUser, district.importer_id), lines=lines))
+            lines.append(HistoryLine(f"{bench.run}-bulk-{number}-{index}", org_id, service))
+        write_transaction(lambda: import_history(session, actor=session.get(AppUser, district.staff_id), lines=lines))
 
     def event(number: int):
-        # Half past six to seven is free every morning (see fresh_service); a year back, nobody else writes there.
-        started_at = dt.datetime.combine(district.last_day - dt.timedelta(days=365), dt.time(6, 30), ZONE)
+        # Half past six to seven is free every morning (see fresh_service).
+        started_at = dt.datetime.combine(bench.first_night, dt.time(6, 30), ZONE)
         ended_at = started_at + dt.timedelta(minutes=30)
         write_transaction(
             lambda: record_event(
@@ -249,7 +262,7 @@ def bulk_writes(bench: Bench, batches: int) -> list[Row]:
                 started_at=started_at,
                 ended_at=ended_at,
                 attendees=[Attendee(participant_id) for participant_id, _ in bench.people_of(community)[:attendees_per_event]],
-                idempotency_key=f"bench-event-{number}",
+                idempotency_key=f"{bench.run}-event-{number}",
             )
         )
 
@@ -294,17 +307,10 @@ def balance_reads(bench: Bench, count: int) -> list[Row]:
     community_id = bench.district.community_ids[3 % len(bench.district.community_ids)]
     people = [participant_id for participant_id, _ in bench.people_of(community_id)][:count]
     community = session.get(OrgNode, community_id)
-    today = bench.district.last_day
-    year = parse_period(str(today.year))
 
     def standing(participant_id: int):
         participant = session.get(Participant, participant_id)
-        star_record(session, participant_id=participant_id, today=today)
-        own_standing(
-            session, org=community, category=participant_category(participant), period=year,
-            participant_id=participant_id, public=False, neighbours=0,
-        )
-        return participant.account.balance
+        return balance_summary(session, participant=participant, community=community, today=bench.district.last_day, public=False)
 
     ours = _latencies(people, standing, session.rollback)
     accounts = bench.account_ids(community_id, count)

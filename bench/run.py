@@ -24,8 +24,11 @@ from ledger.models import Account, OrgNode
 from ledger.users import ensure_user, grant_role, issue_token
 
 
-def run_bench(database_url: str, scale: Scale, *, progress=sys.stderr) -> list[Row]:
-    """Build ``scale``'s district in the (empty or freshly migrated) database and measure every path."""
+def run_bench(database_url: str, scale: Scale, *, reuse: bool = False, build_only: bool = False, progress=sys.stderr) -> list[Row]:
+    """Build ``scale``'s district in the (empty or freshly migrated) database and measure every path.
+
+    ``reuse`` measures the district an earlier run built and kept there; ``build_only`` builds and stops.
+    """
     app = create_app(
         {
             "LEDGER_ENV": "development",
@@ -38,10 +41,15 @@ def run_bench(database_url: str, scale: Scale, *, progress=sys.stderr) -> list[R
     rows: list[Row] = []
     with app.app_context():
         upgrade()
-        started = time.perf_counter()
-        district = dataset.build(scale, progress=progress)
-        built = time.perf_counter() - started
-        rows.append(Row("build: history import (whole data set)", raw.dialect, district.entries / built, 0, "entries/s", None, AT_LEAST, None, f"{district.entries:,} entries in {built:,.0f} s"))
+        if reuse:
+            district = dataset.find()
+        else:
+            started = time.perf_counter()
+            district = dataset.build(scale)
+            built = time.perf_counter() - started
+            rows.append(Row("build: history import (whole data set)", raw.dialect, district.entries / built, 0, "entries/s", None, AT_LEAST, None, f"{district.entries:,} entries in {built:,.0f} s"))
+        if build_only:
+            return rows
         bench = Bench(app, raw, district)
         raw.create_scratch([account_id for community in district.community_ids for account_id in bench.account_ids(community, 1_000)])
         try:

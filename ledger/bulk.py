@@ -149,13 +149,16 @@ def import_history(
 
     activity_rows, transaction_rows, posting_rows = [], [], []
     touched_totals: set[tuple[int, str, dt.date]] = set()
+    in_force: dict[tuple[int, dt.date], RuleSetVersion] = {}
     points = minutes = 0
     for index, activity_id, transaction_id in zip(todo, activity_ids, transaction_ids):
         line, org = lines[index], orgs[lines[index].org_id]
         person = people[line.service.participant_id]
         with _on_line(index):
             day = local_date(line.service.started_at, org)
-            version = choose_version(versions, org, day)
+            if (org.id, day) not in in_force:
+                in_force[org.id, day] = choose_version(versions, org, day)
+            version = in_force[org.id, day]
             category = category_of(person.kind, reported_in_as_party_member=person.reported_in_as_party_member)
             score = score_activity(
                 line.service.facts(category, org.time_zone), rules_of(version), running.earned_before(person.account_id, day)

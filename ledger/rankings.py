@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from sqlalchemy import exists, func, select
 from sqlalchemy.orm import Session, aliased
 
+from ledger.activities import participant_category
 from ledger.db import integer_sum
 from ledger.errors import InvalidInput, NotFound
 from ledger.models import (
@@ -42,6 +43,7 @@ from ledger.models import (
 from ledger.orgs import path_ids
 from ledger.rewards import (
     Eligibility,
+    StarStanding,
     YearRecord,
     party_requirement_met,
     standings,
@@ -153,14 +155,19 @@ def _check_category(category: object) -> Category:
 
 def totals_in(session: Session, *, org: OrgNode, category: Category, period: Period, public: bool):
     """Return ``(participant_id, name, points, minutes)`` for everyone ranked, without ranking them."""
+    return session.execute(_totals_query(org=org, category=category, period=period, public=public)).all()
+
+
+def _totals_query(*, org: OrgNode, category: Category, period: Period, public: bool):
+    """Query ``(id, display_name, points, minutes)`` of everyone ranked: one row per participant."""
     grain = period.grain()
     place = aliased(OrgNode)
     query = (
         select(
             Participant.id,
             Participant.display_name,
-            integer_sum(PeriodTotal.points_earned),
-            integer_sum(PeriodTotal.service_minutes),
+            integer_sum(PeriodTotal.points_earned).label("points"),
+            integer_sum(PeriodTotal.service_minutes).label("minutes"),
         )
         .join(Account, Account.id == PeriodTotal.account_id)
         .join(Participant, Participant.id == Account.participant_id)
@@ -175,7 +182,7 @@ def totals_in(session: Session, *, org: OrgNode, category: Category, period: Per
     )
     if public:
         query = query.where(Participant.ranking_opt_out.is_(False))
-    return session.execute(query).all()
+    return query
 
 
 def _ranked(rows) -> list[RankedParticipant]:
@@ -202,8 +209,49 @@ def ranking(
         raise InvalidInput(f"must be between 1 and {MAX_PAGE}", field="limit")
     if type(offset) is not int or offset < 0:
         raise InvalidInput("must not be negative", field="offset")
-    ranked = _ranked(totals_in(session, org=org, category=category, period=period, public=public))
-    return RankingPage(org, category, period, public, len(ranked), tuple(ranked[offset : offset + limit]))
+    # Ranked, counted and cut to the page by the database: only the page's rows travel.
+    totals = _totals_query(org=org, category=category, period=period, public=public).subquery()
+    points, minutes = func.coalesce(totals.c.points, 0), func.coalesce(totals.c.minutes, 0)
+    rows = session.execute(
+        select(
+            func.rank().over(order_by=points.desc()),
+            totals.c.id,
+            totals.c.display_name,
+            points,
+            minutes,
+            func.count().over(),
+        )
+        .order_by(points.desc(), minutes.desc(), totals.c.id)
+        .limit(limit)
+        .offset(offset)
+    ).all()
+    if rows:
+        ranked = rows[0][-1]
+    else:  # a page past the end still says how many are ranked
+        ranked = session.execute(select(func.count()).select_from(totals)).scalar_one()
+    return RankingPage(org, category, period, public, ranked, tuple(RankedParticipant(*row[:5]) for row in rows))
+
+
+def own_rank(
+    session: Session, *, org: OrgNode, category: str, period: Period, participant_id: int, public: bool
+) -> tuple[int | None, int]:
+    """Return a participant's rank (``None`` when not ranked) and how many are ranked, counted by the database.
+
+    The same rank :func:`own_standing` gives, without its neighbours: one plus the number of
+    people with more points. Someone who opted out is counted among the public ranking, as there.
+    """
+    category = _check_category(category)
+    everyone = _totals_query(org=org, category=category, period=period, public=False).subquery()
+    totals = _totals_query(org=org, category=category, period=period, public=public).subquery()
+    mine = select(func.coalesce(everyone.c.points, 0)).where(everyone.c.id == participant_id).scalar_subquery()
+    opted_out = select(Participant.ranking_opt_out).where(Participant.id == participant_id).scalar_subquery()
+    ahead, ranked, points, outside_public_list = session.execute(
+        select(func.count().filter(func.coalesce(totals.c.points, 0) > mine), func.count(), mine, opted_out).select_from(totals)
+    ).one()
+    if points is None:
+        return None, ranked
+    # Someone who opted out is not in the public count, but is placed in it for their own view.
+    return ahead + 1, ranked + (1 if public and outside_public_list else 0)
 
 
 def own_standing(
@@ -296,6 +344,55 @@ def star_record(session: Session, *, participant_id: int, today: dt.date) -> Sta
         year_level=year_level,
         year_minutes=year_minutes,
     )
+
+
+def star_level(session: Session, *, participant: Participant, today: dt.date) -> StarStanding:
+    """Return a participant's star level from their year totals: :func:`star_record` without the days each was reached.
+
+    Reads one row a year instead of one a day, for what a balance shows first.
+    """
+    stars = rules_of(version_in_force(session, participant.org, today)).star_levels
+    minutes = session.execute(
+        select(integer_sum(PeriodTotal.service_minutes)).where(
+            PeriodTotal.account_id == participant.account.id,
+            PeriodTotal.period == PeriodKind.YEAR,
+            PeriodTotal.starts_on <= today,
+        )
+    ).scalar_one()
+    return star_standing(max(minutes, 0), stars.hours)
+
+
+@dataclass(frozen=True)
+class BalanceSummary:
+    """What a volunteer's phone shows first: points, star level, and rank in their community this year."""
+
+    balance: int
+    stars: StarStanding
+    community: OrgNode
+    category: Category
+    year: Period
+    public: bool
+    rank: int | None
+    ranked: int
+
+
+def home_community(session: Session, participant: Participant) -> OrgNode:
+    """Return the community a participant belongs to (their own org, when that is not in a community)."""
+    return session.get(OrgNode, participant.org.community_id or participant.org.id)
+
+
+def balance_summary(
+    session: Session, *, participant: Participant, community: OrgNode, today: dt.date, public: bool
+) -> BalanceSummary:
+    """Return a participant's balance, star level and rank among their ``community``'s own category this year.
+
+    Reads the account row, the year totals of the person and of their community, never the ledger.
+    """
+    category = participant_category(participant)
+    year = parse_period(str(today.year))
+    rank, ranked = own_rank(session, org=community, category=category, period=year, participant_id=participant.id, public=public)
+    stars = star_level(session, participant=participant, today=today)
+    return BalanceSummary(participant.account.balance, stars, community, category, year, public, rank, ranked)
 
 
 # Annual titles ---------------------------------------------------------------------------

@@ -21,13 +21,12 @@ from ledger.api.problems import language
 from ledger.api.resources.common import object_in_scope, page_of
 from ledger.api.resources.participants import MAX_ID, in_subtrees, participant_in_scope
 from ledger.api.schemas import MAX_PAGE_SIZE, PageInfo, PageQuery, QueryWhole, StrictSchema, text
-from ledger.activities import participant_category
 from ledger.db import db
 from ledger.errors import NotFound
 from ledger.expiry import expiring_soon
 from ledger.models import Account, OrgNode, PeriodKind, PeriodTotal, Posting, Transaction, TransactionKindCode, utc_now
 from ledger.orgs import local_date
-from ledger.rankings import own_standing, parse_period, star_record
+from ledger.rankings import balance_summary, home_community
 from ledger.rewards import explain_entry
 from ledger.transactions import MAX_MEMO_LENGTH, concerns_account, participant_history, reverse_transaction
 
@@ -333,37 +332,30 @@ class Balance(MethodView):
     def get(self, participant_id):
         """Show a participant's points, service time, star level and rank in their community this year.
 
-        One call for what a volunteer's phone shows first; it reads the account row, the star
-        record and the community's year totals, never the ledger itself.
+        One call for what a volunteer's phone shows first; it reads the account row and the year
+        totals of the person and of their community, never the ledger itself.
         """
         participant = participant_in_scope(participant_id, Action.READ_LEDGER, field="participant_id")
-        today = local_date(utc_now(), participant.org)
-        community = db.session.get(OrgNode, participant.org.community_id or participant.org.id)
-        stars = star_record(db.session, participant_id=participant.id, today=today)
-        year = parse_period(str(today.year))
-        public = not current_principal().may(Action.READ_FULL_RANKINGS, community)
-        category = participant_category(participant)
-        standing = own_standing(
+        community = home_community(db.session, participant)
+        summary = balance_summary(
             db.session,
-            org=community,
-            category=category,
-            period=year,
-            participant_id=participant.id,
-            public=public,
-            neighbours=0,
+            participant=participant,
+            community=community,
+            today=local_date(utc_now(), participant.org),
+            public=not current_principal().may(Action.READ_FULL_RANKINGS, community),
         )
         return {
             "participant_id": participant.id,
-            "balance": participant.account.balance,
-            "service_minutes": stars.service_minutes,
-            "stars": stars,
+            "balance": summary.balance,
+            "service_minutes": summary.stars.service_minutes,
+            "stars": summary.stars,
             "rank": {
                 "org_id": community.id,
-                "category": category,
-                "period": year.label,
-                "public": public,
-                "rank": None if standing.me is None else standing.me.rank,
-                "ranked": standing.ranked,
+                "category": summary.category,
+                "period": summary.year.label,
+                "public": summary.public,
+                "rank": summary.rank,
+                "ranked": summary.ranked,
             },
         }
 
