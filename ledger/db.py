@@ -16,11 +16,13 @@ import random
 import time
 from typing import Callable, TypeVar
 
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
 from flask import current_app
 from flask_sqlalchemy import SQLAlchemy
-from sqlalchemy import BigInteger, MetaData, cast, event, func
+from sqlalchemy import BigInteger, MetaData, cast, event, func, text
 from sqlalchemy.engine import Engine
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 from sqlalchemy.orm import DeclarativeBase
 
 from ledger.errors import RetryLimitReached
@@ -123,3 +125,16 @@ def write_transaction(work: Callable[[], T], *, retries: int | None = None) -> T
             session.rollback()
             raise
     raise AssertionError("unreachable")
+
+
+def schema_state() -> str:
+    """Say whether the database can serve: ``unreachable``, ``pending`` (needs ``ledger db upgrade``) or ``current``."""
+    try:
+        with db.engine.connect() as connection:
+            connection.execute(text("SELECT 1"))
+            present = set(MigrationContext.configure(connection).get_current_heads())
+    except SQLAlchemyError as error:
+        current_app.logger.warning("the database could not be reached: %s", str(error).splitlines()[0])
+        return "unreachable"
+    expected = set(ScriptDirectory(current_app.extensions["migrate"].directory).get_heads())
+    return "current" if present == expected else "pending"

@@ -25,6 +25,15 @@ def test_readyz_is_unavailable_when_the_database_is_unreachable(make_app, tmp_pa
     assert response.status_code == 503 and response.json["database"] == "unreachable"
 
 
+def test_a_command_on_a_database_that_cannot_serve_says_what_to_do_without_a_traceback(make_app, empty_database_url, tmp_path):
+    unmigrated = make_app(empty_database_url).test_cli_runner().invoke(args=["orders", "list", "--org", "C1"])
+    assert unmigrated.exit_code == 1 and "run `ledger db upgrade` first" in unmigrated.output
+    missing = make_app(f"sqlite:///{tmp_path / 'no' / 'such' / 'folder' / 'ledger.sqlite3'}")
+    unreachable = missing.test_cli_runner().invoke(args=["orders", "list", "--org", "C1"])
+    assert unreachable.exit_code == 1 and "the database cannot be reached" in unreachable.output
+    assert "Traceback" not in unmigrated.output + unreachable.output
+
+
 def test_an_unknown_api_path_is_a_problem_document_not_a_page(client):
     response = client.get("/api/v1/nothing-here")
     assert response.status_code == 404

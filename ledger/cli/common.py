@@ -8,16 +8,24 @@ import unicodedata
 
 import click
 from sqlalchemy import select
+from sqlalchemy.exc import DBAPIError
 
-from ledger.db import db
+from ledger.db import db, schema_state
 from ledger.errors import InvalidInput, LedgerError, NotFound
 from ledger.models import AppUser, OrgNode, Participant, Volunteer, utc_now
 from ledger.orgs import local_date, org_by_code
 from ledger.users import ensure_user
 
 
+#: What to do about a database that cannot serve a command.
+SCHEMA_STATES = {
+    "unreachable": "the database cannot be reached: check LEDGER_DATABASE_URL and that the server is up",
+    "pending": "the database schema is not current: run `ledger db upgrade` first",
+}
+
+
 def refusals_as_messages(command):
-    """Turn a ledger refusal into a one-line error and exit status 1, not a traceback."""
+    """Turn a ledger refusal, or a database that cannot serve, into a one-line error and exit status 1."""
 
     @functools.wraps(command)
     def wrapper(*args, **kwargs):
@@ -25,6 +33,12 @@ def refusals_as_messages(command):
             return command(*args, **kwargs)
         except LedgerError as error:
             raise click.ClickException(str(error)) from None
+        except DBAPIError as error:
+            db.session.rollback()
+            state = schema_state()
+            if state == "current":
+                raise
+            raise click.ClickException(SCHEMA_STATES[state]) from None
 
     return wrapper
 
