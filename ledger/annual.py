@@ -85,8 +85,6 @@ Rows = Iterator[tuple[int, list]]
 class AlreadyFrozen(AlreadyExists):
     """Raised when an org's evaluation of a year is frozen a second time: the first freeze stands."""
 
-    code = "already_frozen"
-
 
 @dataclass(frozen=True)
 class Sheet:

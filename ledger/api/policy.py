@@ -53,6 +53,10 @@ class Action(StrEnum):
     RUN_EXPIRY = "run_expiry"
     VERIFY = "verify"
     MANAGE_USERS = "manage_users"
+    #: Downloading the annual evaluation, the changes since its freeze, and the employers' feedback.
+    EXPORT_EVALUATION = "export_evaluation"
+    #: Freezing an org's annual evaluation of a year (a street admin's step at the deadline).
+    FREEZE_EVALUATION = "freeze_evaluation"
 
 
 #: Actions a volunteer may take only for themselves.
@@ -97,10 +101,11 @@ GRANTS: dict[Role, frozenset[Action]] = {
             Action.CLAIM_ORDERS,
             Action.MANAGE_SHELF,
             Action.REDEEM,
+            Action.EXPORT_EVALUATION,
         }
     ),
     Role.STREET_ADMIN: frozenset(set(Action) - {Action.REPORT_OWN_SERVICE}),
-    Role.AUDITOR: frozenset(_STAFF_READS | {Action.VERIFY}),
+    Role.AUDITOR: frozenset(_STAFF_READS | {Action.VERIFY, Action.EXPORT_EVALUATION}),
     Role.SYSTEM_ADMIN: frozenset(Action),
 }
 
