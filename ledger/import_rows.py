@@ -30,7 +30,7 @@ import unicodedata
 import zipfile
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Any, Callable, Iterable
+from typing import Any, Callable, Iterator
 
 from ledger import identity
 from ledger.errors import InvalidInput
@@ -130,11 +130,14 @@ def read_table(content: bytes, *, max_rows: int = MAX_ROWS) -> Table:
     return Table(header, tuple(rows))
 
 
-def _csv_lines(content: bytes) -> Iterable[tuple[int, list[str]]]:
+def _csv_lines(content: bytes) -> Iterator[tuple[int, list[str]]]:
     text = _decode(content)
     first = text.split("\n", 1)[0]
     delimiter = "\t" if "\t" in first and "," not in first else ","
-    return enumerate(csv.reader(io.StringIO(text, newline=""), delimiter=delimiter), start=1)
+    try:
+        yield from enumerate(csv.reader(io.StringIO(text, newline=""), delimiter=delimiter), start=1)
+    except csv.Error as error:
+        raise InvalidInput(f"cannot be read as CSV ({error})", field="file") from None
 
 
 def _decode(content: bytes) -> str:
@@ -146,23 +149,26 @@ def _decode(content: bytes) -> str:
     raise InvalidInput("is neither an XLSX workbook nor CSV text in UTF-8 or GB18030", field="file")
 
 
-def _xlsx_lines(content: bytes) -> Iterable[tuple[int, tuple[Any, ...]]]:
+def _xlsx_lines(content: bytes) -> Iterator[tuple[int, tuple[Any, ...]]]:
     from openpyxl import load_workbook
 
     try:
         with zipfile.ZipFile(io.BytesIO(content)) as archive:
             unpacked = sum(part.file_size for part in archive.infolist())
-        if unpacked > MAX_UNPACKED_BYTES:
-            raise InvalidInput(f"unpacks to more than {MAX_UNPACKED_BYTES // 2**20} MiB", field="file")
-        workbook = load_workbook(io.BytesIO(content), read_only=True, data_only=True)
-    except (zipfile.BadZipFile, KeyError, OSError, ValueError) as error:
+    except zipfile.BadZipFile as error:
         raise InvalidInput(f"cannot be read as an XLSX workbook ({error})", field="file") from None
+    if unpacked > MAX_UNPACKED_BYTES:
+        raise InvalidInput(f"unpacks to more than {MAX_UNPACKED_BYTES // 2**20} MiB", field="file")
     try:
-        sheet = workbook.worksheets[0]
-        sheet.reset_dimensions()  # some writers record wrong dimensions; read what is there
-        yield from enumerate(sheet.iter_rows(min_row=1, max_col=MAX_COLUMNS, values_only=True), start=1)
-    finally:
-        workbook.close()
+        workbook = load_workbook(io.BytesIO(content), read_only=True, data_only=True)
+        try:
+            sheet = workbook.worksheets[0]
+            sheet.reset_dimensions()  # some writers record wrong dimensions; read what is there
+            yield from enumerate(sheet.iter_rows(min_row=1, max_col=MAX_COLUMNS, values_only=True), start=1)
+        finally:
+            workbook.close()
+    except Exception as error:  # noqa: BLE001 - whatever a malformed workbook makes its reader raise
+        raise InvalidInput(f"cannot be read as an XLSX workbook ({type(error).__name__}: {error})", field="file") from None
 
 
 def _is_blank(cell: Any) -> bool:

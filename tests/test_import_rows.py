@@ -227,6 +227,13 @@ def test_a_header_may_name_columns_by_field_and_in_any_order():
     assert [row.started for row in checked.rows] == [dt.datetime(2026, 3, 4, 9)]
 
 
+def zipped(name: str, data: bytes) -> bytes:
+    packed = io.BytesIO()
+    with zipfile.ZipFile(packed, "w", zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr(name, data)
+    return packed.getvalue()
+
+
 @pytest.mark.parametrize(
     ("content", "message"),
     [
@@ -234,6 +241,8 @@ def test_a_header_may_name_columns_by_field_and_in_any_order():
         (b"\xff\xfe\x00\x01", "neither an XLSX workbook nor CSV text"),
         (b"PK\x03\x04 not really a zip", "cannot be read as an XLSX workbook"),
         ("a\n" + "1\n" * 11, "more than 10 rows"),
+        ('a\n"' + "x" * 200_000 + '"', "cannot be read as CSV"),
+        (zipped("hello.txt", b"not a workbook"), "cannot be read as an XLSX workbook"),
     ],
 )
 def test_a_file_that_cannot_be_read_is_refused_as_a_whole(content, message):
@@ -243,11 +252,8 @@ def test_a_file_that_cannot_be_read_is_refused_as_a_whole(content, message):
 
 
 def test_a_workbook_that_would_unpack_to_too_much_is_refused_before_it_is_opened():
-    packed = io.BytesIO()
-    with zipfile.ZipFile(packed, "w", zipfile.ZIP_DEFLATED) as archive:
-        archive.writestr("xl/sharedStrings.xml", b" " * (MAX_UNPACKED_BYTES + 1))
     with pytest.raises(InvalidInput, match="unpacks to more than"):
-        read_table(packed.getvalue())
+        read_table(zipped("xl/sharedStrings.xml", b" " * (MAX_UNPACKED_BYTES + 1)))
 
 
 @pytest.mark.parametrize("format", ["csv", "xlsx"])

@@ -85,5 +85,16 @@ def _stored(principal: Principal, key: str, digest: str) -> IdempotencyRecord | 
 
 def _request_digest() -> str:
     body = request.get_json(silent=True)
+    if request.files:
+        # An upload: its form fields and each file's content, not the multipart framing (whose
+        # boundary a client draws anew for every request, a retry's included) nor the file's name.
+        body = {"form": sorted(request.form.items(multi=True)), "files": sorted(_file_digests())}
     canonical = json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
     return hashlib.sha256(f"{request.method}\n{request.path}\n{canonical}".encode()).hexdigest()
+
+
+def _file_digests():
+    for name, upload in request.files.items(multi=True):
+        upload.stream.seek(0)
+        yield name, hashlib.sha256(upload.stream.read()).hexdigest()
+        upload.stream.seek(0)
