@@ -990,6 +990,47 @@ class PartyMemberRemark(db.Model):
     written_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, nullable=False)
 
 
+class ServiceCertificate(db.Model):
+    """A certificate of a person's service over a period (志愿服务记录证明); never changed once issued.
+
+    It keeps what it certified: the totals, and a digest of the activities and the transactions
+    that scored them, so that a check recomputes both from the ledger and says whether a later
+    reversal or late entry has made the certificate stale.
+    """
+
+    __tablename__ = "service_certificate"
+    __table_args__ = (
+        UniqueConstraint("org_id", "issued_by_id", "idempotency_key"),
+        CheckConstraint("period_to >= period_from", name="period_runs_forward"),
+        CheckConstraint("service_minutes > 0 AND activity_count > 0", name="certifies_service"),
+    )
+
+    id: Mapped[int] = mapped_column(BigIntId, primary_key=True)
+    #: The certificate number (证明编号) printed on it and shown by a check: issuer's code, year, serial.
+    number: Mapped[str] = mapped_column(String(100), nullable=False, unique=True)
+    #: The verification code (查验码): 80 random bits, so that holding it is what lets one check.
+    code: Mapped[str] = mapped_column(String(32), nullable=False, unique=True)
+    participant_id: Mapped[int] = mapped_column(ForeignKey("participant.id"), nullable=False, index=True)
+    #: The issuing org: the person's community.
+    org_id: Mapped[int] = mapped_column(ForeignKey("org_node.id"), nullable=False)
+    #: First and last day certified, in the issuing org's time zone.
+    period_from: Mapped[dt.date] = mapped_column(Date, nullable=False)
+    period_to: Mapped[dt.date] = mapped_column(Date, nullable=False)
+    service_minutes: Mapped[int] = mapped_column(BigInteger, nullable=False)
+    activity_count: Mapped[int] = mapped_column(Integer, nullable=False)
+    #: SHA-256 of the certified (activity, scoring transaction, minutes) triples.
+    certified_digest: Mapped[str] = mapped_column(String(64), nullable=False)
+    #: The date printed on it, in the issuing org's time zone.
+    issued_on: Mapped[dt.date] = mapped_column(Date, nullable=False)
+    issued_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, nullable=False)
+    issued_by_id: Mapped[int] = mapped_column(ForeignKey("app_user.id"), nullable=False)
+    idempotency_key: Mapped[str] = mapped_column(String(128), nullable=False)
+    request_digest: Mapped[str] = mapped_column(String(64), nullable=False)
+
+    participant: Mapped[Participant] = relationship()
+    org: Mapped[OrgNode] = relationship()
+
+
 #: Tables the database refuses to UPDATE, DELETE or TRUNCATE.
 APPEND_ONLY_MODELS = (
     Transaction,
@@ -1006,6 +1047,7 @@ APPEND_ONLY_MODELS = (
     EvaluationFreezeRow,
     EvaluationFreezeRuleSet,
     PartyMemberRemark,
+    ServiceCertificate,
 )
 APPEND_ONLY_TABLES = tuple(model.__tablename__ for model in APPEND_ONLY_MODELS)
 
@@ -1048,6 +1090,7 @@ __all__ = [
     "Posting",
     "RuleSetStatus",
     "RuleSetVersion",
+    "ServiceCertificate",
     "ServiceEvent",
     "ServiceOrder",
     "Team",
