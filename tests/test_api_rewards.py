@@ -12,13 +12,9 @@ import pytest
 
 from ledger.transactions import participant_account
 from tests.refusals import row_counts
+from tests.test_api_orders import counts_without_replays
 
 TODAY = dt.date.today()
-
-
-def counts_without_replays(session) -> dict[str, int]:
-    """Return every table's row count but the stored answers of Idempotency-Keys."""
-    return row_counts(session) | {"idempotency_record": 0}
 
 
 @pytest.fixture

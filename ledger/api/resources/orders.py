@@ -18,7 +18,9 @@ and authorized:
 from __future__ import annotations
 
 import datetime as dt
+from typing import Callable
 
+from flask import Response
 from flask.views import MethodView
 from flask_smorest import Blueprint
 from marshmallow import ValidationError, fields, validate, validates_schema
@@ -426,6 +428,26 @@ def dump_step(step: Step) -> dict:
     return StepShown().dump(step_shown(step))
 
 
+def order_step(order_id: int, service: Callable[..., Step], **arguments) -> Response:
+    """Do ``service`` once per Idempotency-Key to an order the caller manages; answer with the step."""
+
+    def work(principal, _key):
+        order = order_to_act_on(order_id, Action.MANAGE_ORDERS)
+        return service(db.session, actor=principal.user, order_id=order.id, **arguments)
+
+    return idempotent_write(work, dump_step)
+
+
+def claim_step(claim_id: int, action: Action, service: Callable[..., Step], **arguments) -> Response:
+    """Do ``service`` once per Idempotency-Key to a claim the caller may do ``action`` on; answer with the step."""
+
+    def work(principal, _key):
+        claim = claim_to_act_on(claim_id, action)
+        return service(db.session, actor=principal.user, claim_id=claim.id, **arguments)
+
+    return idempotent_write(work, dump_step)
+
+
 # Orders ------------------------------------------------------------------------------------
 
 
@@ -489,11 +511,7 @@ class OrderPublication(MethodView):
     def post(self, _body, order_id):
         """Publish a draft so that claimants see it and may claim it."""
 
-        def publish(principal, _key):
-            order = order_to_act_on(order_id, Action.MANAGE_ORDERS)
-            return publish_order(db.session, actor=principal.user, order_id=order.id)
-
-        return idempotent_write(publish, dump_step)
+        return order_step(order_id, publish_order)
 
 
 @orders.route(f"/orders/{ORDER}/cancel")
@@ -504,11 +522,7 @@ class OrderCancellation(MethodView):
     def post(self, body, order_id):
         """Cancel an order, with the reason its claimants will read."""
 
-        def cancel(principal, _key):
-            order = order_to_act_on(order_id, Action.MANAGE_ORDERS)
-            return cancel_order(db.session, actor=principal.user, order_id=order.id, reason=body["reason"])
-
-        return idempotent_write(cancel, dump_step)
+        return order_step(order_id, cancel_order, reason=body["reason"])
 
 
 @orders.route(f"/orders/{ORDER}/claims")
@@ -577,11 +591,7 @@ class ClaimWithdrawal(MethodView):
     def post(self, _body, claim_id):
         """Give a place back before the deadline (a volunteer: their own); a unit gives back what claiming earned."""
 
-        def give_back(principal, _key):
-            claim = claim_to_act_on(claim_id, Action.CLAIM_ORDERS)
-            return withdraw(db.session, actor=principal.user, claim_id=claim.id)
-
-        return idempotent_write(give_back, dump_step)
+        return claim_step(claim_id, Action.CLAIM_ORDERS, withdraw)
 
 
 @orders.route(f"/order-claims/{CLAIM}/deliver")
@@ -592,11 +602,7 @@ class ClaimDelivery(MethodView):
     def post(self, body, claim_id):
         """Report a claim delivered: what was done and when; a team names the members who served, a unit its staff."""
 
-        def report(principal, _key):
-            claim = claim_to_act_on(claim_id, Action.CLAIM_ORDERS)
-            return deliver(db.session, actor=principal.user, claim_id=claim.id, **body)
-
-        return idempotent_write(report, dump_step)
+        return claim_step(claim_id, Action.CLAIM_ORDERS, deliver, **body)
 
 
 @orders.route(f"/order-claims/{CLAIM}/confirm")
@@ -608,11 +614,7 @@ class ClaimConfirmation(MethodView):
     def post(self, body, claim_id):
         """Accept a delivery and post the points it earns, once: confirming again posts nothing more."""
 
-        def accept(principal, _key):
-            claim = claim_to_act_on(claim_id, Action.CONFIRM_ORDERS)
-            return confirm(db.session, actor=principal.user, claim_id=claim.id, rating=body["rating"])
-
-        return idempotent_write(accept, dump_step)
+        return claim_step(claim_id, Action.CONFIRM_ORDERS, confirm, rating=body["rating"])
 
 
 @orders.route(f"/order-claims/{CLAIM}/reject")
@@ -624,11 +626,7 @@ class ClaimRejection(MethodView):
     def post(self, body, claim_id):
         """Send a delivery back with what is missing: the claim awaits delivery again."""
 
-        def send_back(principal, _key):
-            claim = claim_to_act_on(claim_id, Action.CONFIRM_ORDERS)
-            return reject(db.session, actor=principal.user, claim_id=claim.id, reason=body["reason"])
-
-        return idempotent_write(send_back, dump_step)
+        return claim_step(claim_id, Action.CONFIRM_ORDERS, reject, reason=body["reason"])
 
 
 # Reads for claimants and for the annual feedback ------------------------------------------

@@ -16,6 +16,9 @@ Here a request is parsed and authorized:
 
 from __future__ import annotations
 
+from typing import Callable
+
+from flask import Response
 from flask.views import MethodView
 from flask_smorest import Blueprint
 from marshmallow import fields, validate
@@ -238,6 +241,16 @@ _dump_reward = RewardShown().dump
 _dump_redemption = RedemptionShown().dump
 
 
+def settle_redemption(redemption_id: int, service: Callable[..., Redemption], **arguments) -> Response:
+    """Settle a redemption with ``service`` (hand it over, or cancel it) once per Idempotency-Key, as its shelf's staff."""
+
+    def work(principal, _key):
+        redemption = redemption_to_act_on(redemption_id, Action.MANAGE_SHELF)
+        return service(db.session, actor=principal.user, redemption_id=redemption.id, **arguments)
+
+    return idempotent_write(work, _dump_redemption)
+
+
 # Rewards -----------------------------------------------------------------------------------
 
 
@@ -382,11 +395,7 @@ class RedemptionFulfilment(MethodView):
     def post(self, _body, redemption_id):
         """Mark a requested redemption as handed over (or, for a priority, granted)."""
 
-        def hand_over(principal, _key):
-            redemption = redemption_to_act_on(redemption_id, Action.MANAGE_SHELF)
-            return fulfil(db.session, actor=principal.user, redemption_id=redemption.id)
-
-        return idempotent_write(hand_over, _dump_redemption)
+        return settle_redemption(redemption_id, fulfil)
 
 
 @rewards.route(f"/redemptions/{REDEMPTION}/cancel")
@@ -397,11 +406,7 @@ class RedemptionCancellation(MethodView):
     def post(self, body, redemption_id):
         """Cancel a requested redemption: its points come back by a reversal, its stock to the shelf."""
 
-        def call_off(principal, _key):
-            redemption = redemption_to_act_on(redemption_id, Action.MANAGE_SHELF)
-            return cancel(db.session, actor=principal.user, redemption_id=redemption.id, reason=body["reason"])
-
-        return idempotent_write(call_off, _dump_redemption)
+        return settle_redemption(redemption_id, cancel, reason=body["reason"])
 
 
 @rewards.route(f"/orgs/{ORG}/reward-liability")
