@@ -123,12 +123,12 @@ def reading_roots(principal: Principal) -> list[OrgNode]:
     return list(db.session.scalars(select(OrgNode).where(OrgNode.path.in_(tops)).order_by(OrgNode.path)))
 
 
-def require_everywhere(principal: Principal, action: Action) -> None:
-    """Refuse a caller who may not do ``action`` over the whole tree."""
+def require_deadline_job_rights(principal: Principal) -> None:
+    """Refuse a caller who does not manage orders over the whole tree, which the deadline job reaches."""
     roots = db.session.scalars(select(OrgNode).where(OrgNode.parent_id.is_(None)))
-    if not all(principal.may(action, root) for root in roots):
+    if not all(principal.may(Action.MANAGE_ORDERS, root) for root in roots):
         raise Forbidden(
-            f"the deadline job ends the overdue orders of every community; it needs {action.value} over the whole tree "
+            "the deadline job ends the overdue orders of every community; it needs manage_orders over the whole tree "
             "(or run `ledger orders close-overdue` on the server)"
         )
 
@@ -574,7 +574,7 @@ class OverdueClosing(MethodView):
         """
 
         def run(principal, _key):
-            require_everywhere(principal, Action.MANAGE_ORDERS)
+            require_deadline_job_rights(principal)
             return close_overdue(db.session, actor=principal.user, as_of=body["as_of"])
 
         return idempotent_write(run, OverdueRunShown().dump)
