@@ -12,7 +12,7 @@ setup(
     python_requires=">=3.11",
     packages=find_packages(include=["ledger", "ledger.*"]),
     include_package_data=True,
-    package_data={"ledger": ["templates/*.html", "default_rules.yaml"]},
+    package_data={"ledger": ["templates/*.html", "default_rules.yaml", "fonts/*"]},
     install_requires=[
         "Flask>=3.1,<4",
         "Flask-SQLAlchemy>=3.1,<4",
@@ -31,6 +31,7 @@ setup(
         "tzdata>=2024.1",
         "XlsxWriter>=3.2,<4",
         "openpyxl>=3.1,<4",
+        "fpdf2>=2.8,<3",
     ],
     extras_require={
         "production": ["gunicorn>=22"],
@@ -41,6 +42,7 @@ setup(
             "rfc8785>=0.1.4",
             "schemathesis>=4.0,<5",
             "openpyxl>=3.1,<4",
+            "pypdf>=5",
         ],
     },
     entry_points={"console_scripts": ["ledger = ledger.cli:main"]},

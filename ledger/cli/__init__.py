@@ -10,9 +10,9 @@ from __future__ import annotations
 
 from flask.cli import FlaskGroup
 
-from ledger.cli import bulk, core, expiry, exports, imports, orders, rules, shelf, standings, users
+from ledger.cli import bulk, certificates, core, expiry, exports, imports, orders, rules, shelf, standings, users
 
-COMMAND_MODULES = (core, rules, standings, expiry, shelf, users, orders, bulk, imports, exports)
+COMMAND_MODULES = (core, rules, standings, expiry, shelf, users, orders, bulk, imports, exports, certificates)
 
 
 def init_app(app) -> None:
