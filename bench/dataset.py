@@ -42,6 +42,7 @@ from ledger.models import (
     PartyMember,
     Person,
     RuleSetVersion,
+    Transaction,
     Volunteer,
     utc_now,
 )
@@ -74,6 +75,10 @@ class District:
     first_day: dt.date
     last_day: dt.date
     entries: int
+
+
+def street_code(number: int) -> str:
+    return f"BENCH-S{number:02d}"
 
 
 def yesterday() -> dt.date:
@@ -120,10 +125,10 @@ def _tree(scale: Scale, first_day: dt.date) -> dict:
     district = create_org_node(session, code=DISTRICT_CODE, name="基准区", kind="district")
     streets, communities, places = [], [], {}
     for s in range(1, scale.streets + 1):
-        street = create_org_node(session, code=f"BENCH-S{s:02d}", name=f"第{s}街道", kind="street", parent=district)
+        street = create_org_node(session, code=street_code(s), name=f"第{s}街道", kind="street", parent=district)
         streets.append(street.id)
         for c in range(1, scale.communities_per_street + 1):
-            code = f"BENCH-S{s:02d}-C{c:02d}"
+            code = f"{street_code(s)}-C{c:02d}"
             community = create_org_node(session, code=code, name=f"第{s}街道第{c}社区", kind="community", parent=street)
             communities.append(community.id)
             places[community.id] = [community.id] + [
@@ -301,6 +306,7 @@ def find() -> District:
         staff_id=user(STAFF),
         # The history starts where the district's rules do (see _tree).
         first_day=session.execute(select(func.min(RuleSetVersion.effective_from)).where(RuleSetVersion.org_id == district.id)).scalar_one(),
-        last_day=yesterday(),
+        # A build stopped early ends before yesterday: measure "this year" as the history's last.
+        last_day=session.execute(select(func.max(Transaction.business_date))).scalar_one(),
         entries=session.execute(select(func.sum(ChainHead.seq))).scalar_one(),
     )

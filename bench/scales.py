@@ -24,8 +24,6 @@ class Scale:
     #: Balance reads, and ranking pages, timed one by one.
     lookups: int
     ranking_pages: int
-    #: Participants of the annual export's small and full run (memory is compared between them).
-    export_participants: tuple[int, int]
     #: Seconds each HTTP load lasts.
     http_seconds: int
 
@@ -47,7 +45,6 @@ SMALL = Scale(
     bulk_batches=1,
     lookups=10,
     ranking_pages=3,
-    export_participants=(20, 200),
     http_seconds=0,
 )
 
@@ -64,7 +61,6 @@ DISTRICT = Scale(
     bulk_batches=5,
     lookups=500,
     ranking_pages=30,
-    export_participants=(20_000, 200_000),
     http_seconds=15,
 )
 
