@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 import pytest
 
+from ledger.activities import correct_activity
 from ledger.models import OrgNode
 from ledger.participants import register_co_building_unit, register_employer_unit, register_party_member
 from tests.activity_fixtures import service
@@ -63,3 +64,17 @@ def season(desk, make_resident, session, write, street, actor_id) -> Season:
     desk.record(service(unit, "2026-01-05 09:00", "10:00", "unit_report_in"), org_id=street.community)
     write(lambda: spend(session, actor_id=actor_id, org_id=street.community, account_id=alice.account_id, amount=10, key="spend-1"))
     return Season(alice.participant_id, bob.participant_id, carol.participant_id, member, unit, employer, patrol)
+
+
+def correct_alices_patrol(desk, season: Season) -> None:
+    """Correct Alice's first patrol from three hours to one, as staff would after the freeze."""
+    desk.write(
+        lambda: correct_activity(
+            desk.session,
+            actor=desk.user(),
+            activity_id=season.alice_patrol,
+            service=service(season.alice, "2026-03-07 09:00", "10:00"),
+            reason="时长录错",
+            idempotency_key="fix-1",
+        )
+    )

@@ -8,10 +8,8 @@ import io
 import openpyxl
 import pytest
 
-from ledger.activities import correct_activity
 from ledger.exports import BOM
-from tests.activity_fixtures import service
-from tests.evaluation_fixtures import season  # noqa: F401 - the fixture
+from tests.evaluation_fixtures import correct_alices_patrol, season  # noqa: F401 - the fixture
 
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
@@ -88,22 +86,13 @@ def test_a_street_admin_freezes_once_and_a_retry_gets_the_first_answer(api, seas
     assert status["frozen"] is True and status["frozen_at"] == first.json["frozen_at"]
 
 
-def test_a_frozen_download_does_not_move_after_a_correction_and_the_changes_show_it(api, season, street, session, write, desk):
+def test_a_frozen_download_does_not_move_after_a_correction_and_the_changes_show_it(api, season, street, desk):
     export = f"/api/v1/orgs/{street.street}/evaluations/2026/export"
     assert api.get(f"/api/v1/orgs/{street.street}/evaluations/2026/changes", as_="street").status_code == 404
     api.post(f"/api/v1/orgs/{street.street}/evaluations/2026/freeze", as_="street")
     before = api.get(export, as_="street")
     assert "frozen" in before.headers["Content-Disposition"]
-    write(
-        lambda: correct_activity(
-            session,
-            actor=desk.user(),
-            activity_id=season.alice_patrol,
-            service=service(season.alice, "2026-03-07 09:00", "10:00"),
-            reason="时长录错",
-            idempotency_key="fix-1",
-        )
-    )
+    correct_alices_patrol(desk, season)
     assert api.get(export, as_="street").data == before.data
     assert api.get(export, as_="street", live="true").data != before.data
     changes = api.get(f"/api/v1/orgs/{street.street}/evaluations/2026/changes", as_="auditor", limit=1).json

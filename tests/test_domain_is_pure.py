@@ -14,6 +14,8 @@ DOMAIN_MODULES = (
     "ledger.identity",
     "ledger.rulesets",
     "ledger.ruleset_schema",
+    "ledger.evaluation",
+    "ledger.exports",
 )
 FORBIDDEN = ("flask", "flask_sqlalchemy", "sqlalchemy", "psycopg")
 

@@ -3,11 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
-import json
-import subprocess
-import sys
 from decimal import Decimal
-from pathlib import Path
 
 import pytest
 from hypothesis import given
@@ -39,7 +35,6 @@ from ledger.evaluation import (
 )
 from ledger.rulesets import Category, Label
 from ledger.ruleset_schema import default_rules_text, parse_rule_set
-from tests.test_domain_is_pure import FORBIDDEN, PROBE
 
 RULES = parse_rule_set(default_rules_text())
 
@@ -200,15 +195,3 @@ def test_compare_matches_columns_by_code_so_a_new_title_shows_as_a_change():
     wider = SheetSpec("s", SPEC.title, (*SPEC.columns, Column("c", Label("丙", "C"))))
     assert list(compare("s", SPEC, [(1, [1, 2])], wider, [(1, [1, 2, 5])])) == [Change("s", 1, "c", None, 5)]
 
-
-def test_the_evaluation_and_the_writers_load_without_flask_sqlalchemy_or_psycopg():
-    modules = ["ledger.evaluation", "ledger.exports"]
-    result = subprocess.run(
-        [sys.executable, "-c", PROBE, json.dumps(FORBIDDEN), json.dumps(modules)],
-        cwd=Path(__file__).resolve().parent.parent,
-        capture_output=True,
-        text=True,
-        check=True,
-        timeout=60,
-    )
-    assert json.loads(result.stdout) == {name: [] for name in modules}

@@ -9,7 +9,6 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.exc import DBAPIError
 
-from ledger.activities import correct_activity
 from ledger.annual import (
     AlreadyFrozen,
     changes_since_freeze,
@@ -18,6 +17,7 @@ from ledger.annual import (
     freeze_evaluation,
     live_evaluation,
     set_party_members_employed,
+    tables,
     write_remark,
 )
 from ledger.errors import AppendOnlyViolation, InvalidInput, NotFound
@@ -36,8 +36,7 @@ from ledger.models import (
 from ledger.participants import register_employer_unit
 from ledger.rankings import title_reports
 from ledger.transactions import participant_account
-from tests.activity_fixtures import service
-from tests.evaluation_fixtures import FROZEN_AT, TODAY, season  # noqa: F401 - the fixture
+from tests.evaluation_fixtures import FROZEN_AT, TODAY, correct_alices_patrol, season  # noqa: F401 - the fixture
 
 def sheets_of(result) -> dict[str, list[dict]]:
     """Return every sheet's rows as dictionaries by column code, in export order."""
@@ -49,7 +48,7 @@ def sheets_of(result) -> dict[str, list[dict]]:
 
 def workbook_bytes(result, language="zh") -> bytes:
     target = io.BytesIO()
-    write_xlsx((sheet.spec.table((cells for _, cells in sheet.rows(False)), language) for sheet in result.sheets), target, created=FROZEN_AT)
+    write_xlsx(tables(result, language), target, created=FROZEN_AT)
     return target.getvalue()
 
 
@@ -134,12 +133,7 @@ def test_a_frozen_evaluation_is_unchanged_by_a_later_correction_and_the_changes_
     before = workbook_bytes(evaluation(session, org=org, year=2026, today=TODAY))
     assert before == workbook_bytes(live_evaluation(session, org=org, year=2026, today=TODAY))
 
-    corrected = service(season.alice, "2026-03-07 09:00", "10:00")
-    write(
-        lambda: correct_activity(
-            session, actor=desk.user(), activity_id=season.alice_patrol, service=corrected, reason="时长录错", idempotency_key="fix-1"
-        )
-    )
+    correct_alices_patrol(desk, season)
 
     again = evaluation(session, org=org, year=2026, today=TODAY)
     assert again.freeze.id == frozen.id and workbook_bytes(again) == before

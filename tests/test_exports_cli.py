@@ -7,11 +7,9 @@ import io
 
 import openpyxl
 
-from ledger.activities import correct_activity
 from ledger.exports import BOM
 from ledger.models import AppUser, EmployerUnit
-from tests.activity_fixtures import service
-from tests.evaluation_fixtures import season  # noqa: F401 - the fixture
+from tests.evaluation_fixtures import correct_alices_patrol, season  # noqa: F401 - the fixture
 
 
 def run(runner, *arguments):
@@ -44,23 +42,12 @@ def test_a_csv_export_is_one_sheet_with_a_bom_that_reads_back(runner, season, tm
     assert rows[1][6:8] == ["12.00", "是"]
 
 
-def test_the_frozen_export_is_the_same_bytes_after_a_correction_and_the_changes_say_what_moved(
-    runner, season, tmp_path, session, write, desk
-):
+def test_the_frozen_export_is_the_same_bytes_after_a_correction_and_the_changes_say_what_moved(runner, season, tmp_path, desk):
     result = run(runner, "evaluation", "freeze", "--org", "S", "--year", "2026", "--as", "street-admin")
     assert result.exit_code == 0 and "Froze 城东街道's 2026 evaluation" in result.output
     first, second = tmp_path / "first.xlsx", tmp_path / "second.xlsx"
     assert run(runner, "export", "annual", "--org", "S", "--year", "2026", "-o", str(first)).exit_code == 0
-    write(
-        lambda: correct_activity(
-            session,
-            actor=desk.user(),
-            activity_id=season.alice_patrol,
-            service=service(season.alice, "2026-03-07 09:00", "10:00"),
-            reason="时长录错",
-            idempotency_key="fix-1",
-        )
-    )
+    correct_alices_patrol(desk, season)
     result = run(runner, "export", "annual", "--org", "S", "--year", "2026", "-o", str(second))
     assert "(frozen at " in result.output and second.read_bytes() == first.read_bytes()
     live = tmp_path / "live.xlsx"
