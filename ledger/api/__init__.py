@@ -23,7 +23,7 @@ from ledger.api.resources import RESOURCE_BLUEPRINTS
 
 PROBLEM_CONTENT = {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}}
 #: Paths anyone may call without signing in.
-PUBLIC_PATHS = {"/healthz", "/readyz", "/api/v1/auth/login"}
+PUBLIC_PATHS = {"/healthz", "/readyz", "/api/v1/auth/login", "/api/v1/certificate-checks/{code}"}
 
 
 class LedgerApi(Api):

@@ -57,6 +57,8 @@ class Action(StrEnum):
     EXPORT_EVALUATION = "export_evaluation"
     #: Freezing an org's annual evaluation of a year (a street admin's step at the deadline).
     FREEZE_EVALUATION = "freeze_evaluation"
+    #: Issuing a service certificate (志愿服务记录证明); a volunteer: only their own.
+    ISSUE_CERTIFICATES = "issue_certificates"
 
 
 #: Actions a volunteer may take only for themselves.
@@ -67,6 +69,7 @@ OWN_ONLY = {
     Action.REDEEM,
     Action.READ_PARTICIPANTS,
     Action.CHOOSE_RANKING_VISIBILITY,
+    Action.ISSUE_CERTIFICATES,
 }
 
 _READS = {Action.READ_ORGS, Action.READ_RULES, Action.READ_RANKINGS, Action.READ_ORDERS, Action.READ_SHELF}
@@ -82,11 +85,13 @@ GRANTS: dict[Role, frozenset[Action]] = {
             Action.CLAIM_ORDERS,
             Action.REDEEM,
             Action.CHOOSE_RANKING_VISIBILITY,
+            Action.ISSUE_CERTIFICATES,
         }
     ),
     Role.GRID_WORKER: frozenset(
         # A grid worker collects their grid's needs, so posts and runs its orders too.
         _STAFF_READS | {Action.RECORD_SERVICE, Action.REVIEW_REPORTS, Action.MANAGE_ORDERS, Action.CONFIRM_ORDERS}
+        | {Action.ISSUE_CERTIFICATES}
     ),
     Role.COMMUNITY_STAFF: frozenset(
         _STAFF_READS
@@ -102,6 +107,7 @@ GRANTS: dict[Role, frozenset[Action]] = {
             Action.MANAGE_SHELF,
             Action.REDEEM,
             Action.EXPORT_EVALUATION,
+            Action.ISSUE_CERTIFICATES,
         }
     ),
     Role.STREET_ADMIN: frozenset(set(Action) - {Action.REPORT_OWN_SERVICE}),

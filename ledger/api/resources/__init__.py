@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from ledger.api.resources.activities import activities
 from ledger.api.resources.audit import audit
+from ledger.api.resources.certificates import certificates
 from ledger.api.resources.evaluation import evaluations
 from ledger.api.resources.imports import imports
 from ledger.api.resources.ledger import entries
@@ -15,4 +16,4 @@ from ledger.api.resources.rules import rule_sets
 from ledger.api.resources.standings import standings
 from ledger.api.resources.users import users
 
-RESOURCE_BLUEPRINTS = (orgs, participants, teams, users, activities, rule_sets, entries, standings, audit, orders, rewards, evaluations, imports)
+RESOURCE_BLUEPRINTS = (orgs, participants, teams, users, activities, rule_sets, entries, standings, audit, orders, rewards, evaluations, imports, certificates)
