@@ -62,18 +62,24 @@ class CertificateQuery(PageQuery):
     participant_id = QueryWhole(minimum=1, maximum=MAX_ID, required=True)
 
 
-class CertificateShown(StrictSchema):
-    id = fields.Integer()
+class Certified(StrictSchema):
+    """What a certificate certifies, as it prints it."""
+
     number = fields.String(metadata={"description": "证明编号: the issuing community's code, the year and a serial."})
-    code = fields.String(metadata={"description": "查验码: anyone given it may check the certificate."})
-    participant_id = fields.Integer()
-    org_id = fields.Integer()
-    org_name = fields.String(attribute="org.name")
+    org_name = fields.String(metadata={"description": "The issuing organisation."})
     period_from = fields.Date()
     period_to = fields.Date()
     service_minutes = fields.Integer()
     activity_count = fields.Integer()
     issued_on = fields.Date()
+
+
+class CertificateShown(Certified):
+    id = fields.Integer()
+    code = fields.String(metadata={"description": "查验码: anyone given it may check the certificate."})
+    participant_id = fields.Integer()
+    org_id = fields.Integer()
+    org_name = fields.String(attribute="org.name")
     issued_at = fields.DateTime()
     issued_by_id = fields.Integer()
 
@@ -88,16 +94,9 @@ class CertificatePage(StrictSchema):
     page = fields.Nested(PageInfo)
 
 
-class CheckShown(StrictSchema):
-    number = fields.String()
+class CheckShown(Certified):
     holder = fields.String(metadata={"description": "The holder's name with all but its first character hidden."})
-    org_name = fields.String(metadata={"description": "The issuing organisation."})
-    period_from = fields.Date()
-    period_to = fields.Date()
-    service_minutes = fields.Integer()
     service_hours = fields.String(metadata={"description": "The certified time in hours and minutes, in Chinese."})
-    activity_count = fields.Integer()
-    issued_on = fields.Date()
     matches_ledger = fields.Boolean(
         metadata={"description": "Whether the ledger still holds exactly the service certified; false after a later reversal."}
     )

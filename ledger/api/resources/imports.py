@@ -121,13 +121,27 @@ def _shown(report: ImportReport, *, written: bool) -> dict:
     )
 
 
+def _upload(status: int):
+    """Parse an uploaded sheet, and document what an upload is answered with."""
+    decorators = (
+        imports.arguments(UploadedFile, location="files"),
+        imports.response(status, ReportShown),
+        imports.alt_response(404, description="The org is outside your scope."),
+        imports.alt_response(413, description="The file is larger than the body limit."),
+        imports.alt_response(422, description="The file cannot be read, or its columns are not the sheet's."),
+    )
+
+    def decorate(view):
+        for decorator in reversed(decorators):
+            view = decorator(view)
+        return view
+
+    return decorate
+
+
 @imports.route(f"/orgs/{ORG}/imports/{SHEET}/check")
 class ImportCheck(MethodView):
-    @imports.arguments(UploadedFile, location="files")
-    @imports.response(200, ReportShown)
-    @imports.alt_response(404, description="The org is outside your scope.")
-    @imports.alt_response(413, description="The file is larger than the body limit.")
-    @imports.alt_response(422, description="The file cannot be read, or its columns are not the sheet's.")
+    @_upload(200)
     def post(self, files, org_id, sheet_name):
         """Check a file row by row, against each other and the ledger, and report every bad row; write nothing."""
         content = files["file"].read()
@@ -137,11 +151,7 @@ class ImportCheck(MethodView):
 
 @imports.route(f"/orgs/{ORG}/imports/{SHEET}")
 class Import(MethodView):
-    @imports.arguments(UploadedFile, location="files")
-    @imports.response(201, ReportShown)
-    @imports.alt_response(404, description="The org is outside your scope.")
-    @imports.alt_response(413, description="The file is larger than the body limit.")
-    @imports.alt_response(422, description="The file cannot be read, or its columns are not the sheet's.")
+    @_upload(201)
     def post(self, files, org_id, sheet_name):
         """Import the rows that pass every check, all at once, and report the others; rows already in are not written again."""
         content = files["file"].read()
