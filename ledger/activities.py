@@ -423,6 +423,7 @@ class _Scoring:
     account: Account
     version: RuleSetVersion
     day: dt.date
+    category: Category
 
 
 def _prepare_scoring(session: Session, org: OrgNode, participant: Participant, started_at: dt.datetime) -> _Scoring:
@@ -435,7 +436,7 @@ def _prepare_scoring(session: Session, org: OrgNode, participant: Participant, s
     lock_chain(session, org)
     lock_accounts(session, [account.id])
     day = local_date(started_at, org)
-    return _Scoring(account, version_in_force(session, org, day), day)
+    return _Scoring(account, version_in_force(session, org, day), day, participant_category(participant))
 
 
 def score_and_post(
@@ -445,7 +446,7 @@ def score_and_post(
     org = activity.org
     scoring = scoring or _prepare_scoring(session, org, activity.participant, activity.started_at)
     account, version = scoring.account, scoring.version
-    facts = Service.of(activity).facts(participant_category(activity.participant), org.time_zone)
+    facts = Service.of(activity).facts(scoring.category, org.time_zone)
     score = score_activity(facts, rules_of(version), earned_so_far(session, account.id, scoring.day))
     issuance = system_account(session, org, AccountKind.ISSUANCE)
     return record_transaction(
@@ -539,7 +540,7 @@ def _add_activity(
         )
     scoring = _prepare_scoring(session, org, participant, service.started_at)
     # Checks the activity type, category, quantity and duration before anything is stored.
-    score_activity(service.facts(participant_category(participant), org.time_zone), rules_of(scoring.version), EarnedSoFar())
+    score_activity(service.facts(scoring.category, org.time_zone), rules_of(scoring.version), EarnedSoFar())
     _check_no_overlap(session, service, org, replacing=corrects)
     activity = Activity(
         org_id=org.id,
@@ -613,8 +614,14 @@ def active_activities(participant_ids: Iterable[int], *, replacing: Activity | N
 
 def _check_no_overlap(session: Session, service: Service, org: OrgNode, *, replacing: Activity | None) -> None:
     active = active_activities([service.participant_id], replacing=replacing)
+    # No activity lasts over a day, so one that overlaps started at most a day before: the bound keeps
+    # this one short index range however long the person's history.
     overlapping = session.execute(
-        active.where(Activity.started_at < service.ended_at, Activity.ended_at > service.started_at).limit(1)
+        active.where(
+            Activity.started_at < service.ended_at,
+            Activity.started_at > service.started_at - dt.timedelta(minutes=DAY_MINUTES),
+            Activity.ended_at > service.started_at,
+        ).limit(1)
     ).scalar_one_or_none()
     if overlapping is not None:
         raise InvalidInput(

@@ -28,7 +28,7 @@ import re
 from dataclasses import dataclass
 from typing import Any, Iterable
 
-from sqlalchemy import case, select, update
+from sqlalchemy import case, event, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
@@ -236,12 +236,38 @@ def lock_chain(session: Session, org: OrgNode) -> ChainHead:
     Callers that read before they write (cap windows, stock) take this lock first, so that
     what they read cannot change before their write commits.
     """
-    return session.execute(
-        select(ChainHead)
-        .where(ChainHead.org_id == org.chain_id)
-        .with_for_update()
-        .execution_options(populate_existing=True)
-    ).scalar_one()
+    locks = _locks_held(session)
+    if (ChainHead, org.chain_id) not in locks:
+        locks[ChainHead, org.chain_id] = session.execute(
+            select(ChainHead)
+            .where(ChainHead.org_id == org.chain_id)
+            .with_for_update()
+            .execution_options(populate_existing=True)
+        ).scalar_one()
+    return locks[ChainHead, org.chain_id]
+
+
+#: ``session.info`` key of the rows the session has locked in its current database transaction.
+_LOCKS_HELD = "ledger_locks_held"
+
+
+def _locks_held(session: Session) -> dict[tuple[type, int], Any]:
+    """Return the rows locked so far in this database transaction, by model and id.
+
+    A lock is held until the transaction ends, and a locked row changes only through this
+    session, so a writer that needs it again (recording an activity takes its chain and account
+    three times over) reuses the row instead of locking it again. Holding the rows here also
+    keeps them in the session's identity map, which holds rows only weakly.
+    """
+    return session.info.setdefault(_LOCKS_HELD, {})
+
+
+@event.listens_for(Session, "after_transaction_end")
+def _forget_locks(session: Session, transaction) -> None:
+    # The database transaction's end, or a savepoint's (PostgreSQL releases what a rolled-back
+    # savepoint locked); not the end of the inner transaction each flush runs in.
+    if transaction.parent is None or transaction.nested:
+        session.info.pop(_LOCKS_HELD, None)
 
 
 def _record(session: Session, *, actor: AppUser, entry: Entry, now: dt.datetime | None) -> Recorded:
@@ -320,16 +346,19 @@ def _record(session: Session, *, actor: AppUser, entry: Entry, now: dt.datetime 
 
 def lock_accounts(session: Session, account_ids: Iterable[int]) -> dict[int, Account]:
     """Lock accounts in ascending id order (so writers never deadlock) and return them fresh."""
-    return {
-        account.id: account
+    locks = _locks_held(session)
+    wanted = sorted(set(account_ids))
+    missing = [account_id for account_id in wanted if (Account, account_id) not in locks]
+    if missing:
         for account in session.execute(
             select(Account)
-            .where(Account.id.in_(sorted(set(account_ids))))
+            .where(Account.id.in_(missing))
             .order_by(Account.id)
             .with_for_update()
             .execution_options(populate_existing=True)
-        ).scalars()
-    }
+        ).scalars():
+            locks[Account, account.id] = account
+    return {account_id: locks[Account, account_id] for account_id in wanted if (Account, account_id) in locks}
 
 
 def _apply_to_balances(session: Session, entry: Entry) -> dict[int, Account]:

@@ -51,6 +51,8 @@ from ledger.models import (
 from ledger.transactions import PERIOD_TOTAL_COLUMNS, activity_count_change, period_effects, period_starts
 
 CHECKPOINT_FORMAT = "volunteer-points-ledger/checkpoint/1"
+#: Where the chain query's rows hold a link's content fields, in ``chain.CONTENT_FIELDS`` order.
+CONTENT_COLUMNS = slice(6, 6 + len(chain.CONTENT_FIELDS))
 #: Rows fetched per round trip while streaming.
 STREAM_BATCH = 10_000
 #: Problems kept per check before the rest are only counted, so one broken chain cannot flood the report.
@@ -188,7 +190,7 @@ def _verify_chains(
                 prev_hash=row.prev_hash,
                 reverses=None if row.reverses_id is None else (row.reversed_chain, row.reversed_seq),
                 postings=postings,
-                **{name: row._mapping[name] for name in chain.CONTENT_FIELDS},
+                **dict(zip(chain.CONTENT_FIELDS, row[CONTENT_COLUMNS])),
             )
         )
         if recomputed != row.hash:
