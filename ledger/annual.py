@@ -196,15 +196,13 @@ def freeze_evaluation(session: Session, *, actor: AppUser, org: OrgNode, year: i
     Holds the chain lock of every community the evaluation reads until the caller commits, so
     the frozen rows are one consistent state of the ledger.
     """
-    today = local_date(now, org)
-    year = check_year(year, today)
-    _lock_chains(session, _universe(session, org, rules_of(version_in_force(session, org, min(dt.date(year, 12, 31), today)))))
+    fresh = live_evaluation(session, org=org, year=year, today=local_date(now, org))  # its rows are read below
+    _lock_chains(session, _universe(session, org, rules_of(fresh.version)))
     earlier = find_freeze(session, org=org, year=year)
     if earlier is not None:
         raise AlreadyFrozen(
             f"{org.name}'s evaluation of {year} was frozen at {earlier.frozen_at.isoformat()}", field="year"
         )
-    fresh = live_evaluation(session, org=org, year=year, today=today)
     freeze = EvaluationFreeze(
         org_id=org.id,
         year=year,
