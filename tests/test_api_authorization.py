@@ -22,8 +22,9 @@ import functools
 import io
 import itertools
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable, NamedTuple
+from typing import NamedTuple
 
 import pytest
 from sqlalchemy import func, select
@@ -43,7 +44,7 @@ from ledger.users import create_user, ensure_user, grant_role
 from tests.activity_fixtures import rules_text, service
 from tests.api_fixtures import API_USERS
 from tests.conftest import ID_NUMBER_KEY, valid_id_number
-from tests.helpers import earn, participant_of
+from tests.helpers import earn, participant_of, spend
 
 #: What an allowed request gets: some 2xx (201 for a write that creates, 200 for the rest).
 ALLOWED = "2xx"
@@ -281,7 +282,9 @@ class World:
             )
             if stage in ("draft", "published"):
                 return Made(order.id, None, posted)
-            claim = claim_order(self.session, actor=actor, order_id=order.id, participant_id=side.participant, now=posted)
+            claim = claim_order(
+                self.session, actor=actor, order_id=order.id, participant_id=side.participant, now=posted
+            )
             if stage == "delivered":
                 served = (posted, posted + dt.timedelta(hours=1))
                 deliver(
@@ -301,20 +304,24 @@ class World:
     def redemption(self, side: Side) -> int:
         """Spend a point of the side's volunteer on the side's reward; return the redemption's id."""
         return self.write(
-            lambda: redeem(
-                self.session,
-                actor=self.desk.user(),
-                participant_id=side.participant,
-                reward_id=side.reward,
-                idempotency_key=f"redeem-{self.serial()}",
-            ).redemption.id
+            lambda: (
+                redeem(
+                    self.session,
+                    actor=self.desk.user(),
+                    participant_id=side.participant,
+                    reward_id=side.reward,
+                    idempotency_key=f"redeem-{self.serial()}",
+                ).redemption.id
+            )
         )
 
     @spared
     def draft(self, side: Side) -> int:
         grid = self.session.get(OrgNode, side.grid)
         return self.write(
-            lambda: create_draft(self.session, actor=self.desk.user(), org=grid, text=RULES["document"], format="json").id
+            lambda: (
+                create_draft(self.session, actor=self.desk.user(), org=grid, text=RULES["document"], format="json").id
+            )
         )
 
     def furnish(self, side: Side) -> Side:
@@ -469,7 +476,10 @@ class Route:
     seen_by: tuple[Action, ...] = ()
 
     def expected(self, caller: str | None, place: str | None, the_sides_volunteer: bool) -> int | str:
-        """Say what ``caller`` gets for this route's object at ``place`` (``the_sides_volunteer``: signed in as them)."""
+        """Say what ``caller`` gets for this route's object at ``place``.
+
+        ``the_sides_volunteer``: the caller signs in as the volunteer of the object's side.
+        """
         themself = self.personal and the_sides_volunteer
         if caller is None:
             return 401
@@ -504,7 +514,7 @@ def delivery(made: Made) -> Request:
 
 
 def donation(side: Side, start: str, end: str) -> Request:
-    """Return a gift of one unit of the side's reward by its co-building unit, handed over between two Shanghai times."""
+    """Return a gift of one unit of the side's reward by its co-building unit, handed over between two times."""
     times = patrol(side.grid, side.unit, start, end)
     body = {
         "unit_participant_id": side.unit,
@@ -536,12 +546,17 @@ ROUTES = (
         "POST /api/v1/orgs",
         (Action.MANAGE_ORGS,),
         lambda w, s: post(
-            "/api/v1/orgs", {"code": f"M{w.serial()}", "name": f"{s.label}网格", "kind": "grid", "parent_id": s.community}
+            "/api/v1/orgs",
+            {"code": f"M{w.serial()}", "name": f"{s.label}网格", "kind": "grid", "parent_id": s.community},
         ),
         level="community",
     ),
     Route("GET /api/v1/orgs/<org_id>", (Action.READ_ORGS,), lambda w, s: get(f"/api/v1/orgs/{s.grid}")),
-    Route("GET /api/v1/orgs/<org_id>/rule-sets", (Action.READ_RULES,), lambda w, s: get(f"/api/v1/orgs/{s.grid}/rule-sets")),
+    Route(
+        "GET /api/v1/orgs/<org_id>/rule-sets",
+        (Action.READ_RULES,),
+        lambda w, s: get(f"/api/v1/orgs/{s.grid}/rule-sets"),
+    ),
     Route(
         "POST /api/v1/orgs/<org_id>/rule-sets",
         (Action.MANAGE_RULES,),
@@ -578,7 +593,11 @@ ROUTES = (
         ),
         level="community",
     ),
-    Route("GET /api/v1/orgs/<org_id>/rankings", (Action.READ_RANKINGS,), lambda w, s: get(f"/api/v1/orgs/{s.grid}/rankings")),
+    Route(
+        "GET /api/v1/orgs/<org_id>/rankings",
+        (Action.READ_RANKINGS,),
+        lambda w, s: get(f"/api/v1/orgs/{s.grid}/rankings"),
+    ),
     Route(
         "GET /api/v1/orgs/<org_id>/rankings/participants/<participant_id>",
         (Action.READ_RANKINGS, Action.READ_LEDGER),
@@ -691,17 +710,15 @@ ROUTES = (
     ),
     # Service records.
     Route("GET /api/v1/activities", (Action.READ_ORGS,), lambda w, s: get("/api/v1/activities", org_id=s.grid)),
-    Route("POST /api/v1/activities", (Action.RECORD_SERVICE,), lambda w, s: post("/api/v1/activities", w.service_body(s))),
+    Route(
+        "POST /api/v1/activities", (Action.RECORD_SERVICE,), lambda w, s: post("/api/v1/activities", w.service_body(s))
+    ),
     Route(
         "POST /api/v1/events",
         (Action.RECORD_SERVICE,),
         lambda w, s: post(
             "/api/v1/events",
-            {
-                key: value
-                for key, value in w.service_body(s).items()
-                if key != "participant_id"
-            }
+            {key: value for key, value in w.service_body(s).items() if key != "participant_id"}
             | {"title": f"{s.label}巡逻", "attendees": [{"participant_id": s.participant}]},
         ),
     ),
@@ -796,7 +813,12 @@ ORDERS = (
         lambda w, s: post(f"/api/v1/order-claims/{w.order(s, 'claimed').claim}/withdraw"),
         personal=True,
     ),
-    Route("POST /api/v1/order-claims/<claim_id>/deliver", (Action.CLAIM_ORDERS,), lambda w, s: delivery(w.order(s, "claimed")), personal=True),
+    Route(
+        "POST /api/v1/order-claims/<claim_id>/deliver",
+        (Action.CLAIM_ORDERS,),
+        lambda w, s: delivery(w.order(s, "claimed")),
+        personal=True,
+    ),
     # A claim shows in its order to everyone who reads the order: confirming one is forbidden, not hidden.
     Route(
         "POST /api/v1/order-claims/<claim_id>/confirm",
@@ -811,7 +833,9 @@ ORDERS = (
     Route(
         "POST /api/v1/orders/close-overdue",
         (Action.MANAGE_ORDERS,),
-        lambda w, s: post("/api/v1/orders/close-overdue", {"as_of": (dt.date.today() - dt.timedelta(days=1)).isoformat()}),
+        lambda w, s: post(
+            "/api/v1/orders/close-overdue", {"as_of": (dt.date.today() - dt.timedelta(days=1)).isoformat()}
+        ),
         level="tree",
     ),
     Route(
@@ -828,11 +852,15 @@ ORDERS = (
     ),
 )
 REWARDS = (
-    Route("GET /api/v1/orgs/<org_id>/rewards", (Action.READ_SHELF,), lambda w, s: get(f"/api/v1/orgs/{s.grid}/rewards")),
+    Route(
+        "GET /api/v1/orgs/<org_id>/rewards", (Action.READ_SHELF,), lambda w, s: get(f"/api/v1/orgs/{s.grid}/rewards")
+    ),
     Route(
         "POST /api/v1/orgs/<org_id>/rewards",
         (Action.MANAGE_SHELF,),
-        lambda w, s: post(f"/api/v1/orgs/{s.grid}/rewards", {"name": f"{s.label}毛巾{w.serial()}", "price_points": 3, "stock": 5}),
+        lambda w, s: post(
+            f"/api/v1/orgs/{s.grid}/rewards", {"name": f"{s.label}毛巾{w.serial()}", "price_points": 3, "stock": 5}
+        ),
     ),
     Route(
         "POST /api/v1/rewards/<reward_id>/restock",
@@ -881,6 +909,8 @@ REWARDS = (
         level="community",
     ),
 )
+
+
 def roster(w: World, s: Side) -> str:
     """Return a volunteer roster of one new resident of the side."""
     return f"姓名,身份证号,志愿者编号,注册日期\n{s.label}居民,{valid_id_number()},M{w.serial():05d},2025-04-01\n"
@@ -937,7 +967,12 @@ EVALUATION = (
     ),
 )
 IMPORTS = (
-    Route("GET /api/v1/imports/<sheet_name>/template", (), lambda w, s: get("/api/v1/imports/activities/template", format="csv"), level=None),
+    Route(
+        "GET /api/v1/imports/<sheet_name>/template",
+        (),
+        lambda w, s: get("/api/v1/imports/activities/template", format="csv"),
+        level=None,
+    ),
     *(
         Route(
             f"POST /api/v1/orgs/<org_id>/imports/<sheet_name>{check}",
@@ -993,25 +1028,51 @@ def test_every_route_lets_a_caller_through_exactly_where_their_grants_reach(call
 
 # Nobody awards points to themself --------------------------------------------------------------
 
-#: Writes that would award points to a participant, and the action each needs.
+
+class Mine(NamedTuple):
+    """What a caller who is also a participant has of their own, and the volunteer ``me`` beside them."""
+
+    street: object
+    me: int
+    participant: int
+    #: A patrol recorded for them by someone else.
+    activity: int
+    #: Points they spent on the reward shelf.
+    spending: int
+
+
+#: Writes that would award points to the caller's own participant account, and the action each needs.
 SELF_AWARDS = {
     "record service": (
         Action.RECORD_SERVICE,
-        lambda street, me, own, activity: post("/api/v1/activities", patrol(street.grid, own, "2026-05-06 09:00", "2026-05-06 10:00")),
+        lambda mine: post(
+            "/api/v1/activities", patrol(mine.street.grid, mine.participant, "2026-05-06 09:00", "2026-05-06 10:00")
+        ),
     ),
     "record an event with themself on the sheet": (
         Action.RECORD_SERVICE,
-        lambda street, me, own, activity: post(
+        lambda mine: post(
             "/api/v1/events",
-            {key: value for key, value in patrol(street.grid, own, "2026-05-07 09:00", "2026-05-07 10:00").items() if key != "participant_id"}
-            | {"title": "巡逻", "attendees": [{"participant_id": me}, {"participant_id": own}]},
+            {
+                key: value
+                for key, value in patrol(
+                    mine.street.grid, mine.participant, "2026-05-07 09:00", "2026-05-07 10:00"
+                ).items()
+                if key != "participant_id"
+            }
+            | {"title": "巡逻", "attendees": [{"participant_id": mine.me}, {"participant_id": mine.participant}]},
         ),
     ),
     "correct their own service upwards": (
         Action.CORRECT,
-        lambda street, me, own, activity: post(
-            f"/api/v1/activities/{activity}/correction", {"reason": "多算一小时", "ended_at": "2026-05-08T12:00:00+08:00"}
+        lambda mine: post(
+            f"/api/v1/activities/{mine.activity}/correction",
+            {"reason": "多算一小时", "ended_at": "2026-05-08T12:00:00+08:00"},
         ),
+    ),
+    "reverse their own spending, keeping what it bought": (
+        Action.CORRECT,
+        lambda mine: post(f"/api/v1/transactions/{mine.spending}/reversal", {"reason": "录入错误"}),
     ),
 }
 #: Whoever records service in the grid where the volunteers live.
@@ -1026,7 +1087,8 @@ RECORDERS = [
 def test_nobody_who_records_service_awards_points_to_their_own_participant_account(
     recorder, api, session, write, street, desk, make_volunteer
 ):
-    own = participant_of(session, make_volunteer(street.grid, name="王自己"))
+    account_id = make_volunteer(street.grid, name="王自己")
+    own = participant_of(session, account_id)
 
     def is_also_a_participant():
         user = session.execute(select(AppUser).where(AppUser.username == f"api-{recorder}")).scalar_one()
@@ -1034,15 +1096,26 @@ def test_nobody_who_records_service_awards_points_to_their_own_participant_accou
 
     write(is_also_a_participant)
     activity = desk.record(service(own, "2026-05-08 09:00", "10:00")).activity.id
+
+    def earn_and_spend():
+        earn(session, desk.staff_id, street.community, account_id, 50, dt.date(2026, 5, 9))
+        return spend(
+            session, actor_id=desk.staff_id, org_id=street.community, account_id=account_id, amount=5, key="spent"
+        )
+
+    spending = write(earn_and_spend).transaction.id
+    mine = Mine(street, api.me, own, activity, spending)
     granted = GRANTS[Role(API_USERS[recorder][0])]
     before = row_counts(session)
     for what, (action, build) in SELF_AWARDS.items():
         if action in granted:
-            request = build(street, api.me, own, activity)
+            request = build(mine)
             response = api.post(request.path, request.body, as_=recorder)
-            assert (response.status_code, response.json["code"]) == (403, "not_allowed"), (what, response.json)
+            assert (response.status_code, response.json.get("code")) == (403, "not_allowed"), (what, response.json)
     assert row_counts(session) == before
-    others = api.post("/api/v1/activities", patrol(street.grid, api.me, "2026-05-06 09:00", "2026-05-06 10:00"), as_=recorder)
+    others = api.post(
+        "/api/v1/activities", patrol(street.grid, api.me, "2026-05-06 09:00", "2026-05-06 10:00"), as_=recorder
+    )
     assert others.status_code == 201
 
 

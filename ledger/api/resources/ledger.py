@@ -14,6 +14,7 @@ from marshmallow import ValidationError, fields, validate, validates_schema
 from sqlalchemy import and_, or_, select
 from sqlalchemy.orm import selectinload
 
+from ledger.activities import NotAllowed
 from ledger.api.auth import current_principal
 from ledger.api.idempotency import idempotent_write
 from ledger.api.policy import Action, Principal
@@ -74,6 +75,14 @@ def own_account_id(principal: Principal) -> int | None:
     return db.session.scalar(select(Account.id).where(Account.participant_id == principal.user.participant_id))
 
 
+def concerns_own_account(principal: Principal, transaction: Transaction) -> bool:
+    """Tell whether ``transaction`` moves the caller's own points account or records their own service."""
+    mine = own_account_id(principal)
+    return mine is not None and (
+        transaction.subject_account_id == mine or any(posting.account_id == mine for posting in transaction.postings)
+    )
+
+
 def transaction_in_scope(transaction_id: int, action: Action) -> Transaction:
     """Return a transaction the caller may see and do ``action`` on; else not found, or forbidden.
 
@@ -85,11 +94,7 @@ def transaction_in_scope(transaction_id: int, action: Action) -> Transaction:
     if transaction is None:
         raise NotFound(f"transaction {transaction_id} does not exist", field="transaction_id")
     principal = current_principal()
-    mine = own_account_id(principal)
-    concerns_me = mine is not None and (
-        transaction.subject_account_id == mine or any(posting.account_id == mine for posting in transaction.postings)
-    )
-    whose = principal.user.participant_id if concerns_me else None
+    whose = principal.user.participant_id if concerns_own_account(principal, transaction) else None
     principal.authorize(Action.READ_LEDGER, transaction.org, participant_id=whose)
     if action is not Action.READ_LEDGER:
         principal.authorize(action, transaction.org)
@@ -310,12 +315,18 @@ class OneTransaction(MethodView):
 class TransactionReversal(MethodView):
     @entries.arguments(Reversal)
     @entries.response(201, TransactionSchema)
+    @entries.alt_response(403, description="Your roles do not correct here, or the entry is of your own account.")
     @entries.alt_response(409, description="Already reversed, or itself a reversal, or the points were already spent.")
     def post(self, body, transaction_id):
         """Undo a transaction with one that mirrors it and says why; then record the right entry anew."""
 
         def reverse(principal, key):
             original = transaction_in_scope(transaction_id, Action.CORRECT)
+            if concerns_own_account(principal, original):
+                # Reversing one's own spending or expiry would give oneself points: four eyes, as for corrections.
+                raise NotAllowed(
+                    "nobody reverses an entry of their own account; ask another staff member", field="transaction_id"
+                )
             return reverse_transaction(
                 db.session, actor=principal.user, transaction_id=original.id, idempotency_key=key, reason=body["reason"]
             ).transaction
