@@ -32,8 +32,9 @@ from sqlalchemy import func, select
 from ledger.activities import report_own_service
 from ledger.annual import freeze_evaluation
 from ledger.api.policy import GRANTS, OWN_ONLY, Action
+from ledger.certificates import issue_certificate
 from ledger.db import db
-from ledger.models import AppUser, EmployerUnit, OrgNode, Participant, Role, Volunteer, utc_now
+from ledger.models import AppUser, EmployerUnit, OrgNode, Participant, Role, ServiceCertificate, Volunteer, utc_now
 from ledger.orders import claim_order, deliver, post_order
 from ledger.orgs import create_org_node
 from ledger.participants import create_team, register_co_building_unit, register_employer_unit, register_party_member
@@ -41,7 +42,7 @@ from ledger.rules import create_draft
 from ledger.shelf import add_reward, redeem
 from ledger.transactions import participant_account
 from ledger.users import create_user, ensure_user, grant_role
-from tests.activity_fixtures import rules_text, service
+from tests.activity_fixtures import SHANGHAI, rules_text, service
 from tests.api_fixtures import API_USERS
 from tests.conftest import ID_NUMBER_KEY, valid_id_number
 from tests.helpers import earn, participant_of, spend
@@ -76,6 +77,7 @@ SEPARATELY_CHECKED = {
     "POST /api/v1/auth/login",
     "POST /api/v1/auth/logout",
     "GET /api/v1/auth/me",
+    "GET /api/v1/certificate-checks/<code>",
 }
 PASSWORD = "correct horse battery"
 #: A deadline of orders posted now.
@@ -171,9 +173,12 @@ class Side:
     #: The volunteer's number and name, as a sign-in sheet names them.
     volunteer_number: str | None = None
     volunteer_name: str | None = None
-    #: A scored patrol of the volunteer, and the transaction that scored it.
+    #: A scored patrol of the volunteer, the transaction that scored it, and its day.
     activity: int | None = None
     transaction: int | None = None
+    served_on: dt.date | None = None
+    #: A service certificate of that day, which no later write of the matrix touches.
+    certificate: int | None = None
     team: int | None = None
     #: A rule-set draft at ``grid``.
     draft: int | None = None
@@ -327,6 +332,7 @@ class World:
     def furnish(self, side: Side) -> Side:
         """Return ``side`` with its standing objects made, and points for its volunteer to spend."""
         recorded = self.scored(side)
+        served_on = recorded.activity.started_at.astimezone(SHANGHAI).date()
         self.points(side, 100)
 
         def objects():
@@ -364,6 +370,14 @@ class World:
                 id_number_key=ID_NUMBER_KEY,
             )
             freeze_evaluation(self.session, actor=self.desk.user(), org=community, year=2025, now=utc_now())
+            certificate = issue_certificate(
+                self.session,
+                actor=self.desk.user(),
+                participant=self.session.get(Participant, side.participant),
+                period_from=served_on,
+                period_to=served_on,
+                idempotency_key=f"certificate-{side.name}",
+            ).certificate
             volunteer_number, volunteer_name = self.session.execute(
                 select(Volunteer.volunteer_number, Participant.display_name)
                 .join(Participant, Participant.id == Volunteer.participant_id)
@@ -376,6 +390,7 @@ class World:
                 "reward": reward.id,
                 "priority": priority.id,
                 "party_member": party_member.id,
+                "certificate": certificate.id,
                 "volunteer_number": volunteer_number,
                 "volunteer_name": volunteer_name,
             }
@@ -384,6 +399,7 @@ class World:
             side,
             activity=recorded.activity.id,
             transaction=recorded.transaction.id,
+            served_on=served_on,
             draft=self.draft(side),
             order=self.order(side, "published").order,
             **self.write(objects),
@@ -985,7 +1001,36 @@ IMPORTS = (
         for check in ("", "/check")
     ),
 )
-ROUTES = (*ROUTES, *ORDERS, *REWARDS, *EVALUATION, *IMPORTS)
+CERTIFICATES = (
+    Route(
+        "GET /api/v1/certificates",
+        (Action.READ_LEDGER,),
+        lambda w, s: get("/api/v1/certificates", participant_id=s.participant),
+        personal=True,
+    ),
+    Route(
+        "POST /api/v1/certificates",
+        (Action.READ_PARTICIPANTS, Action.ISSUE_CERTIFICATES),
+        lambda w, s: post(
+            "/api/v1/certificates",
+            {"participant_id": s.participant, "period_from": str(s.served_on), "period_to": str(s.served_on)},
+        ),
+        personal=True,
+    ),
+    Route(
+        "GET /api/v1/certificates/<certificate_id>",
+        (Action.READ_LEDGER,),
+        lambda w, s: get(f"/api/v1/certificates/{s.certificate}"),
+        personal=True,
+    ),
+    Route(
+        "GET /api/v1/certificates/<certificate_id>/pdf",
+        (Action.READ_LEDGER,),
+        lambda w, s: get(f"/api/v1/certificates/{s.certificate}/pdf"),
+        personal=True,
+    ),
+)
+ROUTES = (*ROUTES, *ORDERS, *REWARDS, *EVALUATION, *IMPORTS, *CERTIFICATES)
 CALLERS = [*API_USERS, None]
 SIDES = ("own", "other")
 
@@ -1169,3 +1214,16 @@ def test_signing_in_needs_no_token_and_gives_one_with_the_users_roles_only(api, 
     headers = {"Authorization": f"Bearer {login.json['token']}"}
     assert client.get(f"/api/v1/orgs/{street.other_community}", headers=headers).status_code == 200
     assert client.get(f"/api/v1/orgs/{street.community}", headers=headers).status_code == 404
+
+
+def test_a_certificate_is_checked_without_signing_in_and_shows_only_what_it_prints(world, client, session):
+    certificate = session.get(ServiceCertificate, world.own.certificate)
+    check = client.get(f"/api/v1/certificate-checks/{certificate.code}")
+    assert check.status_code == 200
+    assert (check.json["number"], check.json["holder"], check.json["matches_ledger"]) == (
+        certificate.number,
+        "李*",
+        True,
+    )
+    assert "participant_id" not in check.json and "李明" not in check.get_data(as_text=True)
+    assert client.get("/api/v1/certificate-checks/NO-SUCH-CODE").status_code == 404
