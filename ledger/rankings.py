@@ -155,19 +155,14 @@ def _check_category(category: object) -> Category:
 
 def totals_in(session: Session, *, org: OrgNode, category: Category, period: Period, public: bool):
     """Return ``(participant_id, name, points, minutes)`` for everyone ranked, without ranking them."""
-    return session.execute(_totals_query(org=org, category=category, period=period, public=public)).all()
-
-
-def _totals_query(*, org: OrgNode, category: Category, period: Period, public: bool):
-    """Query ``(id, display_name, points, minutes)`` of everyone ranked: one row per participant."""
     grain = period.grain()
     place = aliased(OrgNode)
     query = (
         select(
             Participant.id,
             Participant.display_name,
-            integer_sum(PeriodTotal.points_earned).label("points"),
-            integer_sum(PeriodTotal.service_minutes).label("minutes"),
+            integer_sum(PeriodTotal.points_earned),
+            integer_sum(PeriodTotal.service_minutes),
         )
         .join(Account, Account.id == PeriodTotal.account_id)
         .join(Participant, Participant.id == Account.participant_id)
@@ -182,7 +177,7 @@ def _totals_query(*, org: OrgNode, category: Category, period: Period, public: b
     )
     if public:
         query = query.where(Participant.ranking_opt_out.is_(False))
-    return query
+    return session.execute(query).all()
 
 
 def _ranked(rows) -> list[RankedParticipant]:
@@ -209,49 +204,31 @@ def ranking(
         raise InvalidInput(f"must be between 1 and {MAX_PAGE}", field="limit")
     if type(offset) is not int or offset < 0:
         raise InvalidInput("must not be negative", field="offset")
-    # Ranked, counted and cut to the page by the database: only the page's rows travel.
-    totals = _totals_query(org=org, category=category, period=period, public=public).subquery()
-    points, minutes = func.coalesce(totals.c.points, 0), func.coalesce(totals.c.minutes, 0)
-    rows = session.execute(
-        select(
-            func.rank().over(order_by=points.desc()),
-            totals.c.id,
-            totals.c.display_name,
-            points,
-            minutes,
-            func.count().over(),
-        )
-        .order_by(points.desc(), minutes.desc(), totals.c.id)
-        .limit(limit)
-        .offset(offset)
-    ).all()
-    if rows:
-        ranked = rows[0][-1]
-    else:  # a page past the end still says how many are ranked
-        ranked = session.execute(select(func.count()).select_from(totals)).scalar_one()
-    return RankingPage(org, category, period, public, ranked, tuple(RankedParticipant(*row[:5]) for row in rows))
+    ranked = _ranked(totals_in(session, org=org, category=category, period=period, public=public))
+    return RankingPage(org, category, period, public, len(ranked), tuple(ranked[offset : offset + limit]))
 
 
 def own_rank(
     session: Session, *, org: OrgNode, category: str, period: Period, participant_id: int, public: bool
 ) -> tuple[int | None, int]:
-    """Return a participant's rank (``None`` when not ranked) and how many are ranked, counted by the database.
+    """Return a participant's rank (``None`` when not ranked) and how many are ranked.
 
-    The same rank :func:`own_standing` gives, without its neighbours: one plus the number of
-    people with more points. Someone who opted out is counted among the public ranking, as there.
+    The rank :func:`own_standing` gives, without sorting anyone or naming neighbours: one plus
+    the number of people with more points. Someone who opted out is placed in the public
+    ranking, as there.
     """
     category = _check_category(category)
-    everyone = _totals_query(org=org, category=category, period=period, public=False).subquery()
-    totals = _totals_query(org=org, category=category, period=period, public=public).subquery()
-    mine = select(func.coalesce(everyone.c.points, 0)).where(everyone.c.id == participant_id).scalar_subquery()
-    opted_out = select(Participant.ranking_opt_out).where(Participant.id == participant_id).scalar_subquery()
-    ahead, ranked, points, outside_public_list = session.execute(
-        select(func.count().filter(func.coalesce(totals.c.points, 0) > mine), func.count(), mine, opted_out).select_from(totals)
-    ).one()
-    if points is None:
+    rows = totals_in(session, org=org, category=category, period=period, public=public)
+    mine = next((points or 0 for pid, _, points, _ in rows if pid == participant_id), None)
+    ranked = len(rows)
+    if mine is None and public:
+        everyone = totals_in(session, org=org, category=category, period=period, public=False)
+        mine = next((points or 0 for pid, _, points, _ in everyone if pid == participant_id), None)
+        if mine is not None:
+            ranked += 1  # placed among the public for their own view
+    if mine is None:
         return None, ranked
-    # Someone who opted out is not in the public count, but is placed in it for their own view.
-    return ahead + 1, ranked + (1 if public and outside_public_list else 0)
+    return 1 + sum(1 for _, _, points, _ in rows if (points or 0) > mine), ranked
 
 
 def own_standing(
