@@ -16,6 +16,11 @@ def row_counts(session) -> dict[str, int]:
     }
 
 
+def counts_without_replays(session) -> dict[str, int]:
+    """Return every table's row count but the stored answers of Idempotency-Keys, which a refusal may not leave but a new key does."""
+    return row_counts(session) | {"idempotency_record": 0}
+
+
 def refused(session, write, work, error: type[LedgerError] = InvalidInput) -> LedgerError:
     """Run ``work`` in a write transaction, expect ``error``, check no row was written, return it."""
     before = row_counts(session)

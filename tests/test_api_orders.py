@@ -17,14 +17,9 @@ from ledger.orders import claim_order, post_order
 from ledger.participants import create_team
 from ledger.users import grant_role
 from tests.activity_fixtures import at
-from tests.refusals import row_counts
+from tests.refusals import counts_without_replays, row_counts
 
 DEADLINE = (dt.date.today() + dt.timedelta(days=30)).isoformat()
-
-
-def counts_without_replays(session) -> dict[str, int]:
-    """Return every table's row count but the stored answers of Idempotency-Keys, which a refusal may not leave but a new key does."""
-    return row_counts(session) | {"idempotency_record": 0}
 
 
 @pytest.fixture

@@ -12,7 +12,7 @@ import pytest
 
 from ledger.transactions import participant_account
 from tests.refusals import row_counts
-from tests.test_api_orders import counts_without_replays
+from tests.refusals import counts_without_replays
 
 TODAY = dt.date.today()
 

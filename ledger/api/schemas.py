@@ -22,6 +22,10 @@ class StrictSchema(Schema):
         ordered = True
 
 
+class NoFields(StrictSchema):
+    """A write that needs nothing but its path; any field sent is refused by name."""
+
+
 class Whole(fields.Integer):
     """A true JSON integer within bounds: not a boolean, not a string, not a float."""
 

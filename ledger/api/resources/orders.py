@@ -34,7 +34,7 @@ from ledger.api.resources.common import object_in_scope
 from ledger.api.resources.ledger import PARTICIPANT
 from ledger.api.resources.participants import Flag, participant_in_scope, reference
 from ledger.api.resources.standings import ORG, YearQuery
-from ledger.api.schemas import AwareDateTime, PageInfo, PageQuery, QueryWhole, StrictSchema, Whole, text
+from ledger.api.schemas import AwareDateTime, NoFields, PageInfo, PageQuery, QueryWhole, StrictSchema, Whole, text
 from ledger.db import db
 from ledger.errors import Forbidden, NotFound
 from ledger.models import BENEFICIARY_GROUPS, OrderClaim, OrgNode, ServiceOrder, Team
@@ -252,10 +252,6 @@ class NewOrder(StrictSchema):
     )
     description = text(maximum=MAX_DESCRIPTION_LENGTH, load_default=None, allow_none=True)
     publish = Flag(load_default=False, metadata={"description": "true: published at once; false: kept as a draft."})
-
-
-class NoFields(StrictSchema):
-    """A write that needs nothing but its path; any field sent is refused by name."""
 
 
 class Reason(StrictSchema):

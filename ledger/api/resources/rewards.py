@@ -30,10 +30,9 @@ from ledger.api.policy import Action
 from ledger.api.resources.activities import ActivityShown, shown
 from ledger.api.resources.common import object_in_scope, page_of
 from ledger.api.resources.ledger import reading_scopes
-from ledger.api.resources.orders import NoFields
 from ledger.api.resources.participants import MAX_ID, in_subtrees, participant_in_scope, reference
 from ledger.api.resources.standings import ORG
-from ledger.api.schemas import AwareDateTime, PageInfo, PageQuery, QueryWhole, StrictSchema, Whole, text
+from ledger.api.schemas import AwareDateTime, NoFields, PageInfo, PageQuery, QueryWhole, StrictSchema, Whole, text
 from ledger.db import db
 from ledger.errors import NotFound
 from ledger.models import LimitPeriod, OrgNode, Participant, Redemption, RedemptionStatus, Reward, RewardKind, utc_now
