@@ -224,7 +224,7 @@ def record_event(
     ]
     _check_times(started_at, ended_at, now)
     for index, service in enumerate(services):
-        with _on_line(index):
+        with on_line("attendees", index):
             check_service(service, now)
             if service.started_at < started_at or service.ended_at > ended_at:
                 raise InvalidInput("an attendee's time lies within the event's", field="started_at")
@@ -255,7 +255,7 @@ def record_event(
     session.flush()
     recorded = []
     for index, service in sorted(enumerate(services), key=lambda pair: pair[1].participant_id):
-        with _on_line(index):
+        with on_line("attendees", index):
             activity, scoring = _add_activity(
                 session,
                 actor=actor,
@@ -273,12 +273,12 @@ def record_event(
 
 
 @contextmanager
-def _on_line(index: int):
-    """Name the sign-in sheet's line in any refusal raised for it: ``attendees[3].started_at``."""
+def on_line(lines: str, index: int):
+    """Name the line of a list in any refusal raised for it: ``attendees[3].started_at``."""
     try:
         yield
     except LedgerError as refusal:
-        refusal.field = f"attendees[{index}].{refusal.field}" if refusal.field else f"attendees[{index}]"
+        refusal.field = f"{lines}[{index}].{refusal.field}" if refusal.field else f"{lines}[{index}]"
         raise
 
 

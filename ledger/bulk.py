@@ -25,7 +25,6 @@ from __future__ import annotations
 import datetime as dt
 import json
 import zoneinfo
-from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, Iterable, Sequence
 
@@ -34,8 +33,8 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from ledger import chain
-from ledger.activities import DAY_MINUTES, Service, active_activities, category_of, check_service
-from ledger.errors import IdempotencyConflict, InvalidInput, LedgerError, NotFound
+from ledger.activities import DAY_MINUTES, Service, active_activities, category_of, check_service, on_line
+from ledger.errors import IdempotencyConflict, InvalidInput, NotFound
 from ledger.models import (
     Account,
     AccountKind,
@@ -129,7 +128,7 @@ def import_history(
         return ImportReport(0, len(done), 0, 0)
     people = _people(session, {lines[index].service.participant_id for index in todo})
     for index in todo:
-        with _on_line(index):
+        with on_line("lines", index):
             _check_place(lines[index], orgs, people)
     _check_no_overlap(session, lines, todo, orgs)
 
@@ -154,7 +153,7 @@ def import_history(
     for index, activity_id, transaction_id in zip(todo, activity_ids, transaction_ids):
         line, org = lines[index], orgs[lines[index].org_id]
         person = people[line.service.participant_id]
-        with _on_line(index):
+        with on_line("lines", index):
             day = local_date(line.service.started_at, org)
             if (org.id, day) not in in_force:
                 in_force[org.id, day] = choose_version(versions, org, day)
@@ -222,20 +221,10 @@ def import_history(
     return ImportReport(len(todo), len(done), points, minutes)
 
 
-@contextmanager
-def _on_line(index: int):
-    """Name the batch's line in any refusal raised for it: ``lines[3].started_at``."""
-    try:
-        yield
-    except LedgerError as refusal:
-        refusal.field = f"lines[{index}].{refusal.field}" if refusal.field else f"lines[{index}]"
-        raise
-
-
 def _check_lines(lines: Sequence[HistoryLine], now: dt.datetime) -> None:
     references = set()
     for index, line in enumerate(lines):
-        with _on_line(index):
+        with on_line("lines", index):
             if not isinstance(line.reference, str) or not IDEMPOTENCY_KEY_PATTERN.fullmatch(line.idempotency_key):
                 raise InvalidInput("must be 1 to 121 letters, digits and . _ : / @ + = -", field="reference")
             if line.reference in references:
