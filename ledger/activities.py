@@ -100,6 +100,19 @@ class Service:
             description=activity.description,
         )
 
+    def activity_columns(self) -> dict:
+        """Return the service as the columns of the activity row that records it."""
+        return dict(
+            participant_id=self.participant_id,
+            activity_type=self.activity_type,
+            started_at=self.started_at,
+            ended_at=self.ended_at,
+            travel_minutes=self.travel_minutes,
+            quantity=self.quantity,
+            tags=sorted(self.tags),
+            description=self.description,
+        )
+
     def facts(self, category: Category, time_zone: str) -> ServiceFacts:
         """Return the service as the scoring engine reads it, for a category and local time zone."""
         return ServiceFacts(
@@ -544,14 +557,7 @@ def _add_activity(
     _check_no_overlap(session, service, org, replacing=corrects)
     activity = Activity(
         org_id=org.id,
-        participant_id=participant.id,
-        activity_type=service.activity_type,
-        started_at=service.started_at,
-        ended_at=service.ended_at,
-        travel_minutes=service.travel_minutes,
-        quantity=service.quantity,
-        tags=sorted(service.tags),
-        description=service.description,
+        **service.activity_columns(),
         source=source,
         event_id=event.id if event else None,
         recorded_by_id=actor.id,

@@ -391,18 +391,10 @@ def reserve_ids(session: Session, table: Table, count: int) -> list[int]:
 
 
 def _activity_row(line: HistoryLine, activity_id: int, digest: str, actor: AppUser, now: dt.datetime) -> dict[str, Any]:
-    service = line.service
     return dict(
         id=activity_id,
         org_id=line.org_id,
-        participant_id=service.participant_id,
-        activity_type=service.activity_type,
-        started_at=service.started_at,
-        ended_at=service.ended_at,
-        travel_minutes=service.travel_minutes,
-        quantity=service.quantity,
-        tags=sorted(service.tags),
-        description=service.description,
+        **line.service.activity_columns(),
         source=ActivitySource.STAFF,
         event_id=None,
         recorded_by_id=actor.id,
