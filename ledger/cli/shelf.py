@@ -21,11 +21,10 @@ from ledger.cli.common import (
     today_in,
 )
 from ledger.db import db, write_transaction
+from ledger.exports import neutralise
 from ledger.models import LimitPeriod, Reward, RewardKind
 
 DATE = click.DateTime(["%Y-%m-%d"])
-#: Characters that make a spreadsheet read a cell as a formula.
-FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 
 
 @click.group("shelf")
@@ -173,7 +172,7 @@ def shelf_holders_command(reward_id) -> None:
             [
                 holder.redemption_id,
                 holder.participant_id,
-                _cell(holder.display_name),
+                neutralise(holder.display_name),
                 holder.quantity,
                 holder.status,
                 holder.requested_on.isoformat(),
@@ -281,11 +280,6 @@ def liability_command(org_code) -> None:
 
 def _stock(stock: int | None) -> str:
     return "unlimited" if stock is None else str(stock)
-
-
-def _cell(text: str) -> str:
-    """Return text safe to open in a spreadsheet: never read as a formula."""
-    return "'" + text if text.startswith(FORMULA_STARTS) else text
 
 
 COMMANDS = (shelf_group, redeem_command, redemptions_group, liability_command)
