@@ -31,6 +31,34 @@ class LedgerApi(Api):
 
     ERROR_SCHEMA = ProblemSchema
 
+    def init_app(self, app, *, spec_kwargs=None):
+        self._undocumented = []
+        super().init_app(app, spec_kwargs=spec_kwargs)
+
+    def register_blueprint(self, blp, *, parameters=None, **options):
+        """Route the blueprint's views now; document them when the OpenAPI document is first read.
+
+        Documenting every route is most of an app's start-up time, and most workers never serve
+        the document: each gunicorn worker, CLI command and test app starts without that cost.
+        """
+        name = options.get("name", blp.name)
+        self._app.extensions["flask-smorest"]["blp_name_to_api"][name] = self
+        self._app.register_blueprint(blp, **options)
+        self._undocumented.append((blp, name, parameters))
+
+    @property
+    def spec(self):
+        """The OpenAPI document, with every blueprint registered so far documented."""
+        undocumented, self._undocumented = getattr(self, "_undocumented", []), []
+        for blp, name, parameters in undocumented:
+            blp.register_views_in_doc(self, self._app, self._spec, name=name, parameters=parameters)
+            self._spec.tag({"name": name, "description": blp.description})
+        return self._spec
+
+    @spec.setter
+    def spec(self, value):
+        self._spec = value
+
     def _openapi_json(self):
         document = self.spec.to_dict()
         for path, operations in document.get("paths", {}).items():
