@@ -22,8 +22,9 @@ from sqlalchemy import func, select
 
 from bench.dataset import ZONE, District
 from bench.raw import Raw
-from ledger.activities import Attendee, Service, record_activity, record_event
+from ledger.activities import Service, record_activity
 from ledger.bulk import HistoryLine, import_history
+from ledger.events import Attendee, record_event
 from ledger.db import db, write_transaction
 from ledger.models import Account, Activity, AppUser, OrgNode, Participant, Volunteer
 from ledger.rankings import balance_summary, parse_period, ranking

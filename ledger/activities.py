@@ -148,13 +148,6 @@ class RecordedActivity:
     replayed: bool
 
 
-@dataclass(frozen=True)
-class RecordedEvent:
-    event: ServiceEvent
-    activities: tuple[RecordedActivity, ...]
-    replayed: bool
-
-
 def record_activity(
     session: Session,
     *,
@@ -169,120 +162,14 @@ def record_activity(
     check_service(service, now)
     digest = chain.digest({"org": org.id, **service.document()})
     lock_chain(session, org)  # a retry racing its first request waits here, then finds its answer
-    earlier = _earlier(session, Activity, org, actor, idempotency_key, digest)
+    earlier = earlier_request(session, Activity, org, actor, idempotency_key, digest)
     if earlier is not None:
-        return RecordedActivity(earlier, _scoring_transaction(session, earlier), replayed=True)
+        return RecordedActivity(earlier, scoring_transaction(session, earlier), replayed=True)
     activity, scoring = _add_activity(
         session, actor=actor, org=org, service=service, source=ActivitySource.STAFF, key=idempotency_key, digest=digest, now=now
     )
     transaction = score_and_post(session, actor=actor, activity=activity, now=now, scoring=scoring)
     return RecordedActivity(activity, transaction, replayed=False)
-
-
-@dataclass(frozen=True)
-class Attendee:
-    """One line of a sign-in sheet; times default to the event's (people arrive late, leave early)."""
-
-    participant_id: int
-    started_at: dt.datetime | None = None
-    ended_at: dt.datetime | None = None
-    travel_minutes: int = 0
-    quantity: int | None = None
-
-
-def record_event(
-    session: Session,
-    *,
-    actor: AppUser,
-    org: OrgNode,
-    title: str,
-    activity_type: str,
-    started_at: dt.datetime,
-    ended_at: dt.datetime,
-    attendees: Sequence[Attendee],
-    idempotency_key: str,
-    tags: Iterable[str] = (),
-    description: str | None = None,
-    now: dt.datetime | None = None,
-) -> RecordedEvent:
-    """Record an event's whole sign-in sheet at once: every line or, on any refusal, none.
-
-    A refusal names the line (``attendees[3].started_at``); the caller's write transaction
-    rolls back everything already added for the event.
-    """
-    now = now or utc_now()
-    title = check_name(title, field="title")
-    _check_key(idempotency_key)
-    if not attendees:
-        raise InvalidInput("an event needs at least one attendee", field="attendees")
-    if len(attendees) > MAX_EVENT_ATTENDEES:
-        raise InvalidInput(f"at most {MAX_EVENT_ATTENDEES} attendees per event", field="attendees")
-    seen = set()
-    for index, attendee in enumerate(attendees):
-        if attendee.participant_id in seen:
-            raise InvalidInput("appears twice on the sheet", field=f"attendees[{index}].participant_id")
-        seen.add(attendee.participant_id)
-    services = [
-        Service(
-            participant_id=attendee.participant_id,
-            activity_type=activity_type,
-            started_at=attendee.started_at or started_at,
-            ended_at=attendee.ended_at or ended_at,
-            travel_minutes=attendee.travel_minutes,
-            quantity=attendee.quantity,
-            tags=frozenset(tags),
-            description=description,
-        )
-        for attendee in attendees
-    ]
-    _check_times(started_at, ended_at, now)
-    for index, service in enumerate(services):
-        with on_line("attendees", index):
-            check_service(service, now)
-            if service.started_at < started_at or service.ended_at > ended_at:
-                raise InvalidInput("an attendee's time lies within the event's", field="started_at")
-    digest = chain.digest(
-        {"org": org.id, "title": title, "event": [service.document() for service in services]}
-    )
-    lock_chain(session, org)
-    earlier = _earlier(session, ServiceEvent, org, actor, idempotency_key, digest)
-    if earlier is not None:
-        activities = session.execute(
-            select(Activity).where(Activity.event_id == earlier.id).order_by(Activity.participant_id)
-        ).scalars()
-        recorded = tuple(RecordedActivity(a, _scoring_transaction(session, a), replayed=True) for a in activities)
-        return RecordedEvent(earlier, recorded, replayed=True)
-
-    event = ServiceEvent(
-        org_id=org.id,
-        title=title,
-        activity_type=activity_type,
-        started_at=started_at,
-        ended_at=ended_at,
-        recorded_by_id=actor.id,
-        recorded_at=now,
-        idempotency_key=idempotency_key,
-        request_digest=digest,
-    )
-    session.add(event)
-    session.flush()
-    recorded = []
-    for index, service in sorted(enumerate(services), key=lambda pair: pair[1].participant_id):
-        with on_line("attendees", index):
-            activity, scoring = _add_activity(
-                session,
-                actor=actor,
-                org=org,
-                service=service,
-                source=ActivitySource.EVENT,
-                key=f"event-{event.id}/{service.participant_id}",
-                digest=chain.digest({"event": event.id, **service.document()}),
-                now=now,
-                event=event,
-            )
-            transaction = score_and_post(session, actor=actor, activity=activity, now=now, scoring=scoring)
-        recorded.append(RecordedActivity(activity, transaction, replayed=False))
-    return RecordedEvent(event, tuple(recorded), replayed=False)
 
 
 @contextmanager
@@ -311,9 +198,9 @@ def report_own_service(
     check_service(service, now)
     digest = chain.digest({"org": org.id, "self_report": True, **service.document()})
     lock_chain(session, org)
-    earlier = _earlier(session, Activity, org, actor, idempotency_key, digest)
+    earlier = earlier_request(session, Activity, org, actor, idempotency_key, digest)
     if earlier is not None:
-        return RecordedActivity(earlier, _scoring_transaction(session, earlier), replayed=True)
+        return RecordedActivity(earlier, scoring_transaction(session, earlier), replayed=True)
     activity, _ = _add_activity(
         session,
         actor=actor,
@@ -357,7 +244,7 @@ def review_report(
     existing = session.get(ActivityReview, activity.id, populate_existing=True)
     if existing is not None:
         if existing.approved == approve and existing.reviewed_by_id == actor.id:
-            return RecordedActivity(activity, _scoring_transaction(session, activity), replayed=True)
+            return RecordedActivity(activity, scoring_transaction(session, activity), replayed=True)
         verdict = "approved" if existing.approved else "rejected"
         raise AlreadyExists(f"this report was already {verdict}", field="activity_id")
     if _superseded(session, activity.id):
@@ -397,9 +284,9 @@ def correct_activity(
     org = original.org
     digest = chain.digest({"org": org.id, "corrects": original.id, "reason": reason.strip(), **service.document()})
     lock_chain(session, org)
-    earlier = _earlier(session, Activity, org, actor, idempotency_key, digest)
+    earlier = earlier_request(session, Activity, org, actor, idempotency_key, digest)
     if earlier is not None:
-        return RecordedActivity(earlier, _scoring_transaction(session, earlier), replayed=True)
+        return RecordedActivity(earlier, scoring_transaction(session, earlier), replayed=True)
     correction = session.scalar(select(Activity.id).where(Activity.corrects_id == original.id))
     if correction is not None:
         raise AlreadyExists(f"activity {original.id} was already corrected by activity {correction}", field="activity_id")
@@ -407,7 +294,7 @@ def correct_activity(
         raise Conflict("this report is still waiting for review; review it first", field="activity_id")
     if original.review is not None and not original.review.approved:
         raise Conflict("this report was rejected; there is nothing to correct", field="activity_id")
-    scored = _scoring_transaction(session, original)
+    scored = scoring_transaction(session, original)
     if scored is not None:
         reverse_transaction(
             session, actor=actor, transaction_id=scored.id, idempotency_key=f"correction-of-{original.id}", reason=reason.strip(), now=now
@@ -529,7 +416,6 @@ def _add_activity(
     key: str,
     digest: str,
     now: dt.datetime,
-    event: ServiceEvent | None = None,
     corrects: Activity | None = None,
     correction_reason: str | None = None,
 ) -> tuple[Activity, _Scoring]:
@@ -537,7 +423,7 @@ def _add_activity(
 
     Returns the activity and what scoring it needs, already found and locked.
     """
-    _check_key(key)
+    check_key(key)
     if org.kind == OrgKind.DISTRICT:
         raise InvalidInput("service is recorded in a street, community or grid", field="org")
     if source != ActivitySource.SELF_REPORT and actor.participant_id == service.participant_id:
@@ -559,7 +445,6 @@ def _add_activity(
         org_id=org.id,
         **service.activity_columns(),
         source=source,
-        event_id=event.id if event else None,
         recorded_by_id=actor.id,
         recorded_at=now,
         idempotency_key=key,
@@ -575,7 +460,7 @@ def _add_activity(
 def check_service(service: Service, now: dt.datetime) -> None:
     """Refuse a piece of service whose fields or times are wrong, before anything is looked up."""
     _check_service_fields(service)
-    _check_times(service.started_at, service.ended_at, now)
+    check_times(service.started_at, service.ended_at, now)
 
 
 def _check_service_fields(service: Service) -> None:
@@ -593,7 +478,7 @@ def _check_service_fields(service: Service) -> None:
         raise InvalidInput(f"must be text of at most {MAX_DESCRIPTION_LENGTH} characters", field="description")
 
 
-def _check_times(started_at: dt.datetime, ended_at: dt.datetime, now: dt.datetime) -> None:
+def check_times(started_at: dt.datetime, ended_at: dt.datetime, now: dt.datetime) -> None:
     for field, moment in (("started_at", started_at), ("ended_at", ended_at)):
         if not isinstance(moment, dt.datetime) or moment.tzinfo is None:
             raise InvalidInput("must be a date and time with its time zone", field=field)
@@ -655,16 +540,16 @@ def _superseded(session: Session, activity_id: int) -> bool:
     return session.scalar(select(func.count()).select_from(Activity).where(Activity.corrects_id == activity_id)) > 0
 
 
-def _scoring_transaction(session: Session, activity: Activity) -> Transaction | None:
+def scoring_transaction(session: Session, activity: Activity) -> Transaction | None:
     """Return the transaction that scored an activity (not its reversal), if it was scored."""
     return session.execute(
         select(Transaction).where(Transaction.activity_id == activity.id, Transaction.kind == TransactionKindCode.EARN)
     ).scalar_one_or_none()
 
 
-def _earlier(session: Session, model, org: OrgNode, actor: AppUser, key: str, digest: str):
+def earlier_request(session: Session, model, org: OrgNode, actor: AppUser, key: str, digest: str):
     """Return what an earlier call with this key recorded, refusing the key for other content."""
-    _check_key(key)
+    check_key(key)
     earlier = session.execute(
         select(model).where(model.org_id == org.id, model.recorded_by_id == actor.id, model.idempotency_key == key)
     ).scalar_one_or_none()
@@ -680,6 +565,6 @@ def _activity(session: Session, activity_id: int) -> Activity:
     return activity
 
 
-def _check_key(key: object) -> None:
+def check_key(key: object) -> None:
     if not isinstance(key, str) or not IDEMPOTENCY_KEY_PATTERN.fullmatch(key):
         raise InvalidInput("must be 1 to 128 characters of letters, digits and . _ : / @ + = -", field="idempotency_key")

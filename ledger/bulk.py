@@ -105,6 +105,20 @@ class _Person:
     reported_in_as_party_member: bool
 
 
+@dataclass(frozen=True)
+class PendingActivity:
+    """One activity a batch adds, scores and posts: the service, where, and what makes it idempotent."""
+
+    #: Its position in the caller's list, which a refusal names (``attendees[3]``).
+    line: int
+    org_id: int
+    service: Service
+    idempotency_key: str
+    request_digest: str
+    source: str = ActivitySource.STAFF
+    event_id: int | None = None
+
+
 def import_history(
     session: Session, *, actor: AppUser, lines: Sequence[HistoryLine], now: dt.datetime | None = None
 ) -> ImportReport:
@@ -117,20 +131,42 @@ def import_history(
         raise InvalidInput(f"a batch has 1 to {MAX_BATCH} lines", field="lines")
     _check_lines(lines, now)
     orgs = _orgs(session, {line.org_id for line in lines})
-    chains = _lock_chains(session, {org.chain_id for org in orgs.values()})
+    lock_chains(session, {org.chain_id for org in orgs.values()})
     digests = [chain.digest({"org": line.org_id, **line.service.document()}) for line in lines]
     done = _already_imported(session, actor, lines, digests)
-    todo = sorted(
-        (index for index in range(len(lines)) if index not in done),
-        key=lambda index: (lines[index].service.started_at, lines[index].reference),
-    )
-    if not todo:
+    pending = [
+        PendingActivity(index, line.org_id, line.service, line.idempotency_key, digests[index])
+        for index, line in enumerate(lines)
+        if index not in done
+    ]
+    if not pending:
         return ImportReport(0, len(done), 0, 0)
-    people = _people(session, {lines[index].service.participant_id for index in todo})
-    for index in todo:
-        with on_line("lines", index):
-            _check_place(lines[index], orgs, people)
-    _check_no_overlap(session, lines, todo, orgs)
+    points, minutes = score_and_post_batch(session, actor=actor, orgs=orgs, pending=pending, lines="lines", now=now)
+    return ImportReport(len(pending), len(done), points, minutes)
+
+
+def score_and_post_batch(
+    session: Session,
+    *,
+    actor: AppUser,
+    orgs: dict[int, OrgNode],
+    pending: Sequence[PendingActivity],
+    lines: str,
+    now: dt.datetime,
+) -> tuple[int, int]:
+    """Add, score and post a batch of checked activities, oldest first; return the points and minutes earned.
+
+    The caller holds the chains of ``orgs`` locked (:func:`lock_chains`) and has checked each
+    service's own fields (:func:`ledger.activities.check_service`). A refusal names the line
+    (``lines[3].participant_id``) and leaves the caller's write transaction to roll back.
+    """
+    pending = sorted(pending, key=lambda item: (item.service.started_at, item.idempotency_key))
+    chains = lock_chains(session, {org.chain_id for org in orgs.values()})
+    people = _people(session, {item.service.participant_id for item in pending})
+    for item in pending:
+        with on_line(lines, item.line):
+            _check_place(item, orgs, people)
+    _check_no_overlap(session, pending, orgs, lines)
 
     issuance = dict(
         session.execute(
@@ -141,28 +177,28 @@ def import_history(
     )
     accounts = lock_accounts(session, [p.account_id for p in people.values()] + list(issuance.values()))
     balances = {account_id: [account.balance, account.version] for account_id, account in accounts.items()}
-    running = _running_totals(session, [people[lines[i].service.participant_id].account_id for i in todo], lines, todo, orgs)
+    running = _running_totals(session, people, pending, orgs)
     versions = _published_versions(session, orgs.values())
-    activity_ids = reserve_ids(session, Activity.__table__, len(todo))
-    transaction_ids = reserve_ids(session, Transaction.__table__, len(todo))
+    activity_ids = reserve_ids(session, Activity.__table__, len(pending))
+    transaction_ids = reserve_ids(session, Transaction.__table__, len(pending))
 
     activity_rows, transaction_rows, posting_rows = [], [], []
     touched_totals: set[tuple[int, str, dt.date]] = set()
     in_force: dict[tuple[int, dt.date], RuleSetVersion] = {}
     points = minutes = 0
-    for index, activity_id, transaction_id in zip(todo, activity_ids, transaction_ids):
-        line, org = lines[index], orgs[lines[index].org_id]
-        person = people[line.service.participant_id]
-        with on_line("lines", index):
-            day = local_date(line.service.started_at, org)
+    for item, activity_id, transaction_id in zip(pending, activity_ids, transaction_ids):
+        org = orgs[item.org_id]
+        person = people[item.service.participant_id]
+        with on_line(lines, item.line):
+            day = local_date(item.service.started_at, org)
             if (org.id, day) not in in_force:
                 in_force[org.id, day] = choose_version(versions, org, day)
             version = in_force[org.id, day]
             category = category_of(person.kind, reported_in_as_party_member=person.reported_in_as_party_member)
             score = score_activity(
-                line.service.facts(category, org.time_zone), rules_of(version), running.earned_before(person.account_id, day)
+                item.service.facts(category, org.time_zone), rules_of(version), running.earned_before(person.account_id, day)
             )
-        activity_rows.append(_activity_row(line, activity_id, digests[index], actor, now))
+        activity_rows.append(_activity_row(item, activity_id, actor, now))
         legs = transfer(issuance[org.id], person.account_id, score.points) if score.points else ()
         entry = Entry(
             org=org,
@@ -183,7 +219,7 @@ def import_history(
             balance[0] += leg.amount
             balance[1] += 1
             if abs(balance[0]) > MAX_BALANCE:
-                raise InvalidInput(f"account {leg.account_id} would pass the largest balance, {MAX_BALANCE}", field=f"lines[{index}]")
+                raise InvalidInput(f"account {leg.account_id} would pass the largest balance, {MAX_BALANCE}", field=f"{lines}[{item.line}]")
             postings.append(chain.PostingLink(leg.account_id, leg.amount, balance[0], balance[1]))
             posting_rows.append(
                 dict(transaction_id=transaction_id, account_id=leg.account_id, amount=leg.amount, balance_after=balance[0], account_version=balance[1])
@@ -218,7 +254,7 @@ def import_history(
     for account_id, (balance, version) in balances.items():
         accounts[account_id].balance, accounts[account_id].version = balance, version
     session.flush()  # the balances and chain heads
-    return ImportReport(len(todo), len(done), points, minutes)
+    return points, minutes
 
 
 def _check_lines(lines: Sequence[HistoryLine], now: dt.datetime) -> None:
@@ -245,7 +281,7 @@ def _orgs(session: Session, org_ids: set[int]) -> dict[int, OrgNode]:
     return orgs
 
 
-def _lock_chains(session: Session, chain_ids: set[int]) -> dict[int, ChainHead]:
+def lock_chains(session: Session, chain_ids: set[int]) -> dict[int, ChainHead]:
     """Lock the chains the batch extends, in ascending order like every other writer that takes several locks."""
     return {
         head.org_id: head
@@ -294,24 +330,24 @@ def _people(session: Session, participant_ids: set[int]) -> dict[int, _Person]:
     return {participant_id: _Person(*rest) for participant_id, *rest in rows}
 
 
-def _check_place(line: HistoryLine, orgs: dict[int, OrgNode], people: dict[int, _Person]) -> None:
+def _check_place(item: PendingActivity, orgs: dict[int, OrgNode], people: dict[int, _Person]) -> None:
     """Refuse service by someone unknown, or recorded outside the community (or books) the person belongs to."""
-    person = people.get(line.service.participant_id)
+    person = people.get(item.service.participant_id)
     if person is None:
-        raise NotFound(f"participant {line.service.participant_id} does not exist", field="participant_id")
-    org = orgs[line.org_id]
+        raise NotFound(f"participant {item.service.participant_id} does not exist", field="participant_id")
+    org = orgs[item.org_id]
     lineage = path_ids(org.path)
     scope = "/" + "".join(f"{node}/" for node in lineage[: lineage.index(org.chain_id) + 1])
     if not person.path.startswith(scope):
         raise InvalidInput(
-            f"participant {line.service.participant_id} does not belong where the service was recorded",
+            f"participant {item.service.participant_id} does not belong where the service was recorded",
             field="participant_id",
         )
 
 
-def _check_no_overlap(session: Session, lines: Sequence[HistoryLine], todo: list[int], orgs: dict[int, OrgNode]) -> None:
+def _check_no_overlap(session: Session, pending: Sequence[PendingActivity], orgs: dict[int, OrgNode], lines: str) -> None:
     """Refuse a line that overlaps the person's other service, or takes them past 24 hours on one day."""
-    services = [lines[index].service for index in todo]
+    services = [item.service for item in pending]
     # An activity lasts at most a day, so one that overlaps, or shares a day with, a line starts at most a day before it.
     earliest = min(service.started_at for service in services) - dt.timedelta(minutes=DAY_MINUTES)
     latest = max(service.ended_at for service in services) + dt.timedelta(minutes=DAY_MINUTES)
@@ -320,43 +356,45 @@ def _check_no_overlap(session: Session, lines: Sequence[HistoryLine], todo: list
         .with_only_columns(Activity.participant_id, Activity.started_at, Activity.ended_at, Activity.id)
         .where(Activity.started_at >= earliest, Activity.started_at < latest)
     ).all()
-    zones = {lines[index].service.participant_id: zoneinfo.ZoneInfo(orgs[lines[index].org_id].time_zone) for index in todo}
+    zones = {item.service.participant_id: zoneinfo.ZoneInfo(orgs[item.org_id].time_zone) for item in pending}
     by_person: dict[int, list[tuple[dt.datetime, dt.datetime, str, int | None]]] = {}
     for participant_id, started_at, ended_at, activity_id in existing:
         by_person.setdefault(participant_id, []).append((started_at, ended_at, f"activity {activity_id}", None))
-    for index in todo:
-        service = lines[index].service
+    for item in pending:
+        service = item.service
         by_person.setdefault(service.participant_id, []).append(
-            (service.started_at, service.ended_at, f"line {index}", index)
+            (service.started_at, service.ended_at, f"{lines}[{item.line}]", item.line)
         )
     for participant_id, intervals in by_person.items():
         intervals.sort(key=lambda interval: interval[:2])
         day_minutes: dict[dt.date, int] = {}
-        latest_end, latest_name = None, None
-        for started_at, ended_at, name, index in intervals:
-            if index is not None and latest_end is not None and started_at < latest_end:
-                raise InvalidInput(f"overlaps {latest_name} of the same person", field=f"lines[{index}].started_at")
+        latest_end, latest_name, latest_line = None, None, None
+        for started_at, ended_at, name, line in intervals:
+            if latest_end is not None and started_at < latest_end and (line is not None or latest_line is not None):
+                refused, other = (line, latest_name) if line is not None else (latest_line, name)
+                raise InvalidInput(f"overlaps {other} of the same person", field=f"{lines}[{refused}].started_at")
             if latest_end is None or ended_at > latest_end:
-                latest_end, latest_name = ended_at, name
+                latest_end, latest_name, latest_line = ended_at, name, line
             day = started_at.astimezone(zones[participant_id]).date()
             day_minutes[day] = day_minutes.get(day, 0) + (ended_at - started_at) // dt.timedelta(minutes=1)
-            if index is not None and day_minutes[day] > DAY_MINUTES:
+            if line is not None and day_minutes[day] > DAY_MINUTES:
                 raise InvalidInput(
-                    f"would make more than 24 hours of service on {day.isoformat()}", field=f"lines[{index}].ended_at"
+                    f"would make more than 24 hours of service on {day.isoformat()}", field=f"{lines}[{line}].ended_at"
                 )
 
 
 def _running_totals(
-    session: Session, account_ids: list[int], lines: Sequence[HistoryLine], todo: list[int], orgs: dict[int, OrgNode]
+    session: Session, people: dict[int, _Person], pending: Sequence[PendingActivity], orgs: dict[int, OrgNode]
 ) -> RunningTotals:
     """Return the batch's people's day, month and year totals as the ledger holds them now, to count on from."""
-    days = [local_date(lines[index].service.started_at, orgs[lines[index].org_id]) for index in todo]
+    days = [local_date(item.service.started_at, orgs[item.org_id]) for item in pending]
+    account_ids = {people[item.service.participant_id].account_id for item in pending}
     first, last = min(days), max(days)
     running = RunningTotals()
     columns = [getattr(PeriodTotal, name) for name in PERIOD_TOTAL_COLUMNS]
     rows = session.execute(
         select(PeriodTotal.account_id, PeriodTotal.period, PeriodTotal.starts_on, *columns).where(
-            PeriodTotal.account_id.in_(set(account_ids)),
+            PeriodTotal.account_id.in_(account_ids),
             (PeriodTotal.period == PeriodKind.DAY) & PeriodTotal.starts_on.between(first, last)
             | (PeriodTotal.period != PeriodKind.DAY)
             & PeriodTotal.starts_on.between(first.replace(month=1, day=1), last.replace(month=12, day=31)),
@@ -390,17 +428,17 @@ def reserve_ids(session: Session, table: Table, count: int) -> list[int]:
     return list(range(highest + 1, highest + 1 + count))
 
 
-def _activity_row(line: HistoryLine, activity_id: int, digest: str, actor: AppUser, now: dt.datetime) -> dict[str, Any]:
+def _activity_row(item: PendingActivity, activity_id: int, actor: AppUser, now: dt.datetime) -> dict[str, Any]:
     return dict(
         id=activity_id,
-        org_id=line.org_id,
-        **line.service.activity_columns(),
-        source=ActivitySource.STAFF,
-        event_id=None,
+        org_id=item.org_id,
+        **item.service.activity_columns(),
+        source=item.source,
+        event_id=item.event_id,
         recorded_by_id=actor.id,
         recorded_at=now,
-        idempotency_key=line.idempotency_key,
-        request_digest=digest,
+        idempotency_key=item.idempotency_key,
+        request_digest=item.request_digest,
         corrects_id=None,
         correction_reason=None,
     )

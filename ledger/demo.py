@@ -37,17 +37,16 @@ from sqlalchemy.orm import Session
 
 from ledger import identity
 from ledger.activities import (
-    Attendee,
     RecordedActivity,
     Service,
     correct_activity,
     record_activity,
-    record_event,
     report_own_service,
     review_report,
 )
 from ledger.db import integer_sum
 from ledger.errors import Conflict
+from ledger.events import Attendee, record_event
 from ledger.models import (
     Account,
     AccountKind,

@@ -35,7 +35,7 @@ from sqlalchemy import BigInteger, cast, func, select
 from sqlalchemy.orm import Session
 
 from ledger import chain
-from ledger.activities import RecordedActivity, Service, record_activity
+from ledger.activities import RecordedActivity, Service, check_key, record_activity
 from ledger.db import integer_sum
 from ledger.errors import AlreadyExists, Conflict, IdempotencyConflict, InsufficientBalance, InvalidInput, NotFound
 from ledger.models import (
@@ -63,7 +63,6 @@ from ledger.points import transfer
 from ledger.rewards import star_standing
 from ledger.rules import rules_of, version_in_force
 from ledger.transactions import (
-    IDEMPOTENCY_KEY_PATTERN,
     lock_chain,
     participant_account,
     record_transaction,
@@ -316,7 +315,7 @@ def redeem(
     """
     now = _moment(now)
     _whole(quantity, "quantity", minimum=1, maximum=MAX_QUANTITY)
-    _check_key(idempotency_key)
+    check_key(idempotency_key)
     reward = _reward(session, reward_id)
     participant = _participant(session, participant_id, "participant_id")
     org = reward.org
@@ -719,9 +718,3 @@ def _date(value: object, field: str) -> dt.date:
         raise InvalidInput("must be a date", field=field)
     return value
 
-
-def _check_key(key: object) -> None:
-    if not isinstance(key, str) or not IDEMPOTENCY_KEY_PATTERN.fullmatch(key):
-        raise InvalidInput(
-            "must be 1 to 128 characters of letters, digits and . _ : / @ + = -", field="idempotency_key"
-        )

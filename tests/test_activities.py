@@ -16,17 +16,16 @@ import pytest
 from sqlalchemy import func, select
 
 from ledger.activities import (
-    Attendee,
     NotAllowed,
     Service,
     correct_activity,
     record_activity,
-    record_event,
     report_own_service,
     review_report,
 )
 from ledger.db import db, write_transaction
 from ledger.errors import AlreadyExists, IdempotencyConflict, InvalidInput, LedgerError, NotFound
+from ledger.events import Attendee, record_event
 from ledger.models import (
     AccountKind,
     Activity,

@@ -25,11 +25,9 @@ from ledger.activities import (
     MAX_DESCRIPTION_LENGTH,
     MAX_EVENT_ATTENDEES,
     MAX_TAGS,
-    Attendee,
     Service,
     correct_activity,
     record_activity,
-    record_event,
     report_own_service,
     review_report,
 )
@@ -42,6 +40,7 @@ from ledger.api.resources.participants import participant_in_scope
 from ledger.api.schemas import AwareDateTime, PageInfo, PageQuery, QueryWhole, StrictSchema, Whole, text
 from ledger.db import db
 from ledger.errors import NotFound
+from ledger.events import Attendee, record_event
 from ledger.models import (
     Activity,
     ActivityReview,
