@@ -1,8 +1,14 @@
 """Fixtures: every database test runs on SQLite and on PostgreSQL, each on a fresh database.
 
 Each test run migrates one template database per backend (``ledger db upgrade``'s own
-migrations, triggers and all), then every test gets a copy of it: a file copy on SQLite,
-``CREATE DATABASE … TEMPLATE`` on PostgreSQL. The copy is dropped when the test ends.
+migrations, triggers and all), and each test process makes one copy of it per backend: a
+file copy on SQLite, ``CREATE DATABASE … TEMPLATE`` on PostgreSQL. Before every test the copy
+is made fresh again: the file is copied anew; on PostgreSQL every table is emptied and the
+migrations' own rows and sequence values are put back (as the superuser, with the ledger's
+append-only triggers off for that one transaction), which takes a fraction of what creating a
+database does. Since a process's copy of a backend keeps its name, one app per backend and
+process serves every test (building an app's routes also takes longer than the reset); its
+engine is disposed and its configuration restored after each test.
 
 PostgreSQL is found at ``LEDGER_TEST_POSTGRES_URL`` (default: the local server, user
 postgres). Without it the PostgreSQL half is skipped, except under ``CI=true``, where a
@@ -20,10 +26,12 @@ from dataclasses import dataclass
 
 import psycopg
 import pytest
+from flask import Flask
 from hypothesis import HealthCheck, settings
 from sqlalchemy.engine import make_url
 
 from ledger import create_app
+from ledger.api.auth import limiter
 from ledger.db import db, write_transaction
 from ledger.identity import check_character
 from ledger.models import AccountKind, OrgNode
@@ -57,7 +65,11 @@ def app_config(database_url: str) -> dict:
         "LEDGER_SQLITE_BUSY_TIMEOUT_MS": 30_000,
         "LEDGER_WRITE_RETRIES": 50,
         # Concurrency tests run twenty-odd threads, each with its own connection.
-        "SQLALCHEMY_ENGINE_OPTIONS": {"pool_pre_ping": True, "pool_size": 24, "max_overflow": 8},
+        "SQLALCHEMY_ENGINE_OPTIONS": {"pool_pre_ping": True, "pool_size": 24, "max_overflow": 8}
+        | (
+            # A test database is thrown away: its commits need not wait for the disk.
+            {"connect_args": {"options": "-c synchronous_commit=off"}} if database_url.startswith("postgresql") else {}
+        ),
     }
 
 
@@ -80,6 +92,7 @@ class Databases:
         self.counter = itertools.count()
         self.templates: dict[str, str] = {}
         self.postgres_problem: str | None = None
+        self.postgres_copy: PostgresCopy | None = None
 
     def fresh(self, backend: str) -> str:
         if backend == "sqlite":
@@ -97,10 +110,15 @@ class Databases:
         if url.startswith("sqlite"):
             return  # the file lives in pytest's temporary folder
         name = make_url(url).database
+        if self.postgres_copy is not None and name == self.postgres_copy.name:
+            return  # reset before the next test, dropped with the template at the end
         with self._admin() as admin:
             admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
     def close(self) -> None:
+        if self.postgres_copy is not None:
+            with self._admin() as admin:
+                admin.execute(f'DROP DATABASE IF EXISTS "{self.postgres_copy.name}" WITH (FORCE)')
         if "postgresql" in self.templates:
             self.discard(self.templates["postgresql"])
 
@@ -109,13 +127,21 @@ class Databases:
             path = self.folder / "template.sqlite3"
             migrate(f"sqlite:///{path}")
             self.templates["sqlite"] = str(path)
-        path = self.folder / f"test-{next(self.counter)}.sqlite3"
+        path = self.folder / "test.sqlite3"
+        # Unlinked, not overwritten: a connection the last test left open keeps its own file.
+        for leftover in (path, path.with_name(f"{path.name}-wal"), path.with_name(f"{path.name}-shm")):
+            leftover.unlink(missing_ok=True)
         shutil.copyfile(self.templates["sqlite"], path)
         return f"sqlite:///{path}"
 
     def _fresh_postgres(self) -> str:
         template = make_url(self._require_postgres()).database
-        return self._create(f"ledger_test_{self.run}_{next(self.counter)}", template=template)
+        if self.postgres_copy is None:
+            url = self._create(f"ledger_test_{self.run}", template=template)
+            self.postgres_copy = PostgresCopy.of(url)
+        else:
+            self.postgres_copy.reset()
+        return self.postgres_copy.url
 
     def _require_postgres(self) -> str:
         """Return the migrated template's URL; skip the test (fail it under CI) without PostgreSQL."""
@@ -141,6 +167,56 @@ class Databases:
 
     def _admin(self):
         return psycopg.connect(POSTGRES_URL, autocommit=True, connect_timeout=5)
+
+
+@dataclass(frozen=True)
+class PostgresCopy:
+    """A copy of the migrated template, and what it held when it was made, to reset it to."""
+
+    url: str
+    name: str
+    tables: tuple[str, ...]
+    #: Each table's rows as the migrations left them, in COPY's text format.
+    rows: dict[str, bytes]
+    #: Each sequence's last value, or None where none was taken yet.
+    sequences: dict[str, int | None]
+
+    @classmethod
+    def of(cls, url: str) -> PostgresCopy:
+        with psycopg.connect(cls._dsn(url), autocommit=True) as connection:
+            tables = tuple(
+                table
+                for (table,) in connection.execute("SELECT tablename FROM pg_tables WHERE schemaname = 'public' ORDER BY tablename")
+            )
+            rows = {}
+            for table in tables:
+                with connection.cursor().copy(f'COPY "{table}" TO STDOUT') as copy:
+                    data = b"".join(bytes(block) for block in copy)
+                if data:
+                    rows[table] = data
+            sequences = dict(
+                connection.execute("SELECT sequencename, last_value FROM pg_sequences WHERE schemaname = 'public'").fetchall()
+            )
+        return cls(url, make_url(url).database, tables, rows, sequences)
+
+    def reset(self) -> None:
+        """Put every table and sequence back as the template had them; end what the last test left connected."""
+        with psycopg.connect(self._dsn(self.url), autocommit=True) as connection:
+            connection.execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()"
+            )
+            with connection.transaction():
+                connection.execute("SET LOCAL session_replication_role = replica")  # no triggers, no foreign key checks
+                connection.execute("TRUNCATE " + ", ".join(f'"{table}"' for table in self.tables))
+                for table, data in self.rows.items():
+                    with connection.cursor().copy(f'COPY "{table}" FROM STDIN') as copy:
+                        copy.write(data)
+                for sequence, last_value in self.sequences.items():
+                    connection.execute("SELECT setval(%s, %s, %s)", (sequence, last_value or 1, last_value is not None))
+
+    @staticmethod
+    def _dsn(url: str) -> str:
+        return make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
 
 
 #: Marker → the backend whose run of a marked test is deselected.
@@ -196,9 +272,22 @@ def make_app():
             db.engine.dispose()
 
 
+#: This process's app per test database URL (one per backend, see the module's docstring).
+_apps: dict[str, Flask] = {}
+
+
 @pytest.fixture
-def app(make_app, database_url):
-    return make_app(database_url)
+def app(database_url):
+    if database_url not in _apps:
+        _apps[database_url] = create_app(app_config(database_url))
+    app = _apps[database_url]
+    config = dict(app.config)
+    limiter.reset()  # the login rate limit counts per test, as on an app of its own
+    yield app
+    app.config.clear()
+    app.config.update(config)
+    with app.app_context():
+        db.engine.dispose()
 
 
 @pytest.fixture

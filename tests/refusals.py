@@ -10,10 +10,12 @@ from ledger.errors import InvalidInput, LedgerError
 
 
 def row_counts(session) -> dict[str, int]:
-    """Return the number of rows in every table of the model."""
-    return {
-        table.name: session.scalar(select(func.count()).select_from(table)) for table in db.metadata.sorted_tables
-    }
+    """Return the number of rows in every table of the model, counted in one statement."""
+    tables = db.metadata.sorted_tables
+    counts = session.execute(
+        select(*(select(func.count()).select_from(table).scalar_subquery().label(table.name) for table in tables))
+    ).one()
+    return dict(zip((table.name for table in tables), counts))
 
 
 def counts_without_replays(session) -> dict[str, int]:
