@@ -33,7 +33,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from ledger import chain
-from ledger.activities import DAY_MINUTES, Service, active_activities, category_of, check_service, on_line
+from ledger.activities import DAY_MINUTES, NotAllowed, Service, active_activities, category_of, check_service, on_line
 from ledger.errors import IdempotencyConflict, InvalidInput, NotFound
 from ledger.models import (
     Account,
@@ -165,6 +165,8 @@ def score_and_post_batch(
     people = _people(session, {item.service.participant_id for item in pending})
     for item in pending:
         with on_line(lines, item.line):
+            if actor.participant_id == item.service.participant_id:
+                raise NotAllowed("nobody records points for themselves", field="participant_id")
             _check_place(item, orgs, people)
     _check_no_overlap(session, pending, orgs, lines)
 
@@ -296,11 +298,15 @@ def lock_chains(session: Session, chain_ids: set[int]) -> dict[int, ChainHead]:
 
 
 def _already_imported(session: Session, actor: AppUser, lines: Sequence[HistoryLine], digests: list[str]) -> set[int]:
-    """Return the lines an earlier import brought in; refuse a reference reused for other content."""
+    """Return the lines an earlier import brought in; refuse a reference reused for other content.
+
+    A reference names one activity of the old system wherever it was recorded: one imported
+    before in another org is the same reference with other content (the org is in the digest).
+    """
     earlier = {
-        (org_id, key): digest
-        for org_id, key, digest in session.execute(
-            select(Activity.org_id, Activity.idempotency_key, Activity.request_digest).where(
+        key: digest
+        for key, digest in session.execute(
+            select(Activity.idempotency_key, Activity.request_digest).where(
                 Activity.recorded_by_id == actor.id,
                 Activity.idempotency_key.in_([line.idempotency_key for line in lines]),
             )
@@ -308,7 +314,7 @@ def _already_imported(session: Session, actor: AppUser, lines: Sequence[HistoryL
     }
     done = set()
     for index, line in enumerate(lines):
-        digest = earlier.get((line.org_id, line.idempotency_key))
+        digest = earlier.get(line.idempotency_key)
         if digest is None:
             continue
         if digest != digests[index]:
@@ -368,6 +374,8 @@ def _check_no_overlap(session: Session, pending: Sequence[PendingActivity], orgs
     for participant_id, intervals in by_person.items():
         intervals.sort(key=lambda interval: interval[:2])
         day_minutes: dict[dt.date, int] = {}
+        #: The last line of each day, which a day over 24 hours is refused on, wherever in the day the rest lies.
+        last_line_of_day: dict[dt.date, int] = {}
         latest_end, latest_name, latest_line = None, None, None
         for started_at, ended_at, name, line in intervals:
             if latest_end is not None and started_at < latest_end and (line is not None or latest_line is not None):
@@ -377,7 +385,10 @@ def _check_no_overlap(session: Session, pending: Sequence[PendingActivity], orgs
                 latest_end, latest_name, latest_line = ended_at, name, line
             day = started_at.astimezone(zones[participant_id]).date()
             day_minutes[day] = day_minutes.get(day, 0) + (ended_at - started_at) // dt.timedelta(minutes=1)
-            if line is not None and day_minutes[day] > DAY_MINUTES:
+            if line is not None:
+                last_line_of_day[day] = line
+        for day, line in last_line_of_day.items():
+            if day_minutes[day] > DAY_MINUTES:
                 raise InvalidInput(
                     f"would make more than 24 hours of service on {day.isoformat()}", field=f"{lines}[{line}].ended_at"
                 )

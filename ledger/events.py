@@ -17,7 +17,6 @@ from sqlalchemy.orm import Session
 from ledger import chain
 from ledger.activities import (
     MAX_EVENT_ATTENDEES,
-    NotAllowed,
     RecordedActivity,
     Service,
     check_key,
@@ -84,10 +83,6 @@ def record_event(
             check_service(service, now)
             if service.started_at < started_at or service.ended_at > ended_at:
                 raise InvalidInput("an attendee's time lies within the event's", field="started_at")
-            if actor.participant_id == service.participant_id:
-                raise NotAllowed(
-                    "nobody records points for themselves; report your own service for review", field="participant_id"
-                )
     digest = chain.digest({"org": org.id, "title": title, "event": [service.document() for service in services]})
     lock_chain(session, org)  # a retry racing its first request waits here, then finds its answer
     earlier = earlier_request(session, ServiceEvent, org, actor, idempotency_key, digest)

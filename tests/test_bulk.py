@@ -550,11 +550,6 @@ def test_each_refused_batch_names_its_line_and_field_and_writes_nothing(desk, ma
     assert outcomes == {name: (case.error.__name__, case.field, True) for name, case in REFUSALS.items()}
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bulk._check_no_overlap only refuses a line when the line itself takes the day past 24 hours: "
-    "service already in the ledger that starts later that day is added to the day's minutes but never refused",
-)
 def test_a_line_is_refused_when_later_service_that_day_already_in_the_ledger_makes_more_than_24_hours(
     desk, resident
 ):
@@ -570,11 +565,6 @@ def test_a_line_is_refused_when_later_service_that_day_already_in_the_ledger_mak
     assert refusal.field == "lines[1].ended_at"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="import_history does not refuse an importing user who is the participant of a line; "
-    "record_activity (and record_event) refuse it with NotAllowed",
-)
 def test_nobody_imports_history_of_their_own_service(desk, resident):
     own_user = desk.add_user("liming", resident.participant_id)
     patrol = service(resident.participant_id, "2026-03-04 09:00", "11:00")
@@ -657,11 +647,6 @@ def test_a_bad_csv_line_fails_its_whole_batch_and_the_command_names_the_line_it_
     assert account_state(desk, resident.account_id) == (40, 2)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="ledger/cli/bulk.py turns only its own parsing errors into 'line N'; a refusal from import_history "
-    "reaches the operator as lines[i] (the line's index within its batch), not the CSV line number",
-)
 def test_the_command_names_the_csv_line_of_a_line_the_ledger_refuses(desk, resident, runner, tmp_path):
     path = history_file(
         tmp_path,
@@ -677,11 +662,6 @@ def test_the_command_names_the_csv_line_of_a_line_the_ledger_refuses(desk, resid
     assert "line 5" in result.output, result.output
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="ledger/cli/bulk.py numbers a record by its position among the records (number * batch + 2 + offset); "
-    "csv.DictReader skips blank lines, so every line after a blank one is reported one line too early",
-)
 def test_the_command_counts_blank_lines_when_it_names_a_csv_line(desk, resident, runner, tmp_path):
     path = history_file(
         tmp_path,
@@ -696,11 +676,6 @@ def test_the_command_counts_blank_lines_when_it_names_a_csv_line(desk, resident,
     assert "line 4: no volunteer has number V09999" in result.output, result.output
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bulk._already_imported looks earlier imports up by (org_id, key): a reference imported before in "
-    "another org is not recognised, so the line is imported as new service (or refused as an overlap)",
-)
 def test_a_reference_imported_before_in_another_org_is_an_idempotency_conflict(desk, resident):
     import_lines(desk, [line("old-1", service(resident.participant_id, "2026-03-04 09:00", "11:00"), desk.street.grid)])
     elsewhere = line("old-1", service(resident.participant_id, "2026-03-05 09:00", "11:00"), desk.street.community)

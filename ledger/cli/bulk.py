@@ -5,6 +5,8 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import itertools
+import re
+from contextlib import contextmanager
 from typing import Iterator
 
 import click
@@ -15,7 +17,7 @@ from ledger.activities import Service
 from ledger.bulk import MAX_BATCH, HistoryLine, import_history
 from ledger.cli.common import ACTOR_OPTION, actor_named, refusals_as_messages
 from ledger.db import db, write_transaction
-from ledger.errors import InvalidInput, NotFound
+from ledger.errors import InvalidInput, LedgerError, NotFound
 from ledger.models import OrgNode, Volunteer
 
 #: The columns of a history file; ``volunteer`` (a number) or ``participant`` (an id) names the person.
@@ -53,11 +55,11 @@ def import_history_command(history_file, batch: int, username: str) -> None:
     missing = {"reference", "org", "activity_type", "started_at", "ended_at"} - set(rows.fieldnames or ())
     if missing:
         raise InvalidInput(f"the file has no column {', '.join(sorted(missing))}; columns: {', '.join(COLUMNS)}", field="history_file")
-    for number, records in enumerate(_batches(rows, batch)):
-        first_line = number * batch + 2  # the header is line 1
+    for records in _batches(_numbered(rows), batch):
 
         def work():
-            return import_history(db.session, actor=actor_named(username), lines=_history_lines(records, first_line))
+            with _refusals_naming_the_csv_line([number for number, _ in records]):
+                return import_history(db.session, actor=actor_named(username), lines=_history_lines(records))
 
         report = write_transaction(work)
         imported += report.imported
@@ -70,24 +72,43 @@ def import_history_command(history_file, batch: int, username: str) -> None:
     )
 
 
-def _batches(rows, size: int) -> Iterator[list[dict]]:
-    rows = iter(rows)
-    while records := list(itertools.islice(rows, size)):
-        yield records
+def _numbered(rows: csv.DictReader) -> Iterator[tuple[int, dict]]:
+    """Pair each record with the file's line it ends on, counting blank lines and line breaks within quotes."""
+    for record in rows:
+        yield rows.line_num, record
 
 
-def _history_lines(records: list[dict], first_line: int) -> list[HistoryLine]:
+def _batches(records: Iterator[tuple[int, dict]], size: int) -> Iterator[list[tuple[int, dict]]]:
+    while batch := list(itertools.islice(records, size)):
+        yield batch
+
+
+@contextmanager
+def _refusals_naming_the_csv_line(line_numbers: list[int]):
+    """Say ``line 7: …`` for a refusal the import names ``lines[3].started_at``: the operator has the file, not the batch."""
+    try:
+        yield
+    except LedgerError as refusal:
+        found = re.fullmatch(r"lines\[(\d+)\]\.?(.*)", refusal.field or "")
+        if found is None:
+            raise
+        refusal.field = found.group(2) or None
+        refusal.message = f"line {line_numbers[int(found.group(1))]}: {refusal.message}"
+        raise
+
+
+def _history_lines(records: list[tuple[int, dict]]) -> list[HistoryLine]:
     """Turn a batch of CSV records into history lines, finding orgs by code and volunteers by number."""
-    orgs = dict(db.session.execute(select(OrgNode.code, OrgNode.id).where(OrgNode.code.in_({r["org"] for r in records}))).all())
-    numbers = {r["volunteer"] for r in records if r.get("volunteer")}
+    orgs = dict(db.session.execute(select(OrgNode.code, OrgNode.id).where(OrgNode.code.in_({r["org"] for _, r in records}))).all())
+    numbers = {r["volunteer"] for _, r in records if r.get("volunteer")}
     volunteers = dict(
         db.session.execute(
             select(Volunteer.volunteer_number, Volunteer.participant_id).where(Volunteer.volunteer_number.in_(numbers))
         ).all()
     )
     lines = []
-    for offset, record in enumerate(records):
-        where = f"line {first_line + offset}"
+    for number, record in records:
+        where = f"line {number}"
         if record["org"] not in orgs:
             raise NotFound(f"{where}: no org node has code {record['org']!r}", field="org")
         lines.append(
