@@ -39,6 +39,9 @@ def test_an_unknown_api_path_is_a_problem_document_not_a_page(client):
     assert response.status_code == 404
     assert response.mimetype == "application/problem+json"
     assert response.json["status"] == 404 and response.json["code"] == "not_found"
+    assert response.json["detail"] == "未找到"  # in the request's language, not Werkzeug's English sentence
+    english = client.get("/api/v1/nothing-here", headers={"Accept-Language": "en"})
+    assert english.json["detail"] == "Not found"
 
 
 def test_a_wrong_method_is_a_405_problem(client):

@@ -189,7 +189,7 @@ def test_a_volunteer_sees_balance_hours_stars_and_rank_in_one_call_of_a_few_quer
         "stars": {"level": 0, "next_level": 1, "minutes_to_next": 100 * 60 - 90},
         "rank": {"org_id": street.community, "category": "volunteer", "period": f"{today.year}-01-01..{today.year}-12-31", "public": True, "rank": 2, "ranked": 2},
     }
-    # Four queries sign the caller in; eight answer: participant, orgs, rules, account, days, category, ranking.
+    # Four queries sign the caller in; eight answer: participant, orgs, rules, account, year totals (stars), category, ranking.
     assert len(queries) <= 12, queries
 
 

@@ -128,7 +128,9 @@ def _http_error(error: HTTPException):
     errors = _flatten(messages) if messages else None
     if status == 422 and errors:
         code = "invalid_input"
-    return problem(status, code, error.description if not errors else None, errors=errors)
+    # Werkzeug's own descriptions are English sentences; the localised title says the same.
+    described = error.description if error.description != type(error).description else None
+    return problem(status, code, described if not errors else None, errors=errors)
 
 
 def _unexpected_error(error: Exception):
