@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 import socket
 import subprocess
 import sys
@@ -37,15 +38,28 @@ def bare_app() -> Flask:
     return app
 
 
+def _gunicorn() -> str:
+    return os.path.join(os.path.dirname(sys.executable), "gunicorn")
+
+
+def missing_tools() -> list[str]:
+    """Name what the HTTP measurements need and this machine lacks, with how to get it."""
+    missing = []
+    if not os.path.exists(_gunicorn()):
+        missing.append("gunicorn (pip install -e '.[production]')")
+    if shutil.which("wrk") is None:
+        missing.append("wrk (apt-get install wrk)")
+    return missing
+
+
 @contextmanager
 def served(app_spec: str, environment: dict):
     """Serve ``app_spec`` with gunicorn on a free loopback port; yield its base URL."""
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
-    gunicorn = os.path.join(os.path.dirname(sys.executable), "gunicorn")
     server = subprocess.Popen(
-        [gunicorn, "--workers", str(WORKERS), "--bind", f"127.0.0.1:{port}", "--log-level", "warning", app_spec],
+        [_gunicorn(), "--workers", str(WORKERS), "--bind", f"127.0.0.1:{port}", "--log-level", "warning", app_spec],
         env={**os.environ, **environment},
     )
     base = f"http://127.0.0.1:{port}"

@@ -39,6 +39,10 @@ def run_bench(database_url: str, scale: Scale, *, reuse: bool = False, build_onl
         }
     )
     raw = Raw(database_url)
+    measures_http = bool(scale.http_seconds) and raw.dialect == "postgresql"
+    if measures_http and not build_only and (missing := http.missing_tools()):
+        # Said before the build and the other measurements, not after them.
+        raise SystemExit(f"the HTTP measurements need {' and '.join(missing)}")
     rows: list[Row] = []
     with app.app_context():
         upgrade()
@@ -62,7 +66,7 @@ def run_bench(database_url: str, scale: Scale, *, reuse: bool = False, build_onl
                 lambda: measure.balance_reads(bench, scale.lookups) if raw.dialect == "postgresql" else [],
                 lambda: measure.ranking_reads(bench, scale.ranking_pages),
                 lambda: export_rows(database_url, raw.dialect, district),
-                lambda: http_rows(app, database_url, district, scale) if scale.http_seconds and raw.dialect == "postgresql" else [],
+                lambda: http_rows(app, database_url, district, scale) if measures_http else [],
                 lambda: measure.verify_run(bench),
             ):
                 new = step()
