@@ -8,6 +8,7 @@ one test, on SQLite, loads the whole season through ``ledger demo`` and checks a
 from __future__ import annotations
 
 import datetime as dt
+import re
 import time
 from collections import Counter, defaultdict
 
@@ -556,14 +557,19 @@ def try_an_order_from_posting_to_points_and_the_deadline_job_from_the_command_li
     )
     assert delivered.exit_code == 0 and "is delivered" in delivered.output, delivered.output
     confirmed = runner.invoke(args=["orders", "confirm", claim_id, "--rating", "5", "--as", "demo-staff"])
-    assert confirmed.exit_code == 0 and "micro_wish +20 points" in confirmed.output, confirmed.output
+    earned = re.search(r"micro_wish \+(\d+) points", confirmed.output)
+    assert confirmed.exit_code == 0 and earned, confirmed.output
+    # Delivered just now: 20 points, or 120 % of them (24) at night, on a weekend or a holiday in Shanghai.
+    earned = int(earned.group(1))
+    assert earned in (20, 24), confirmed.output
     again = runner.invoke(args=["orders", "confirm", claim_id, "--rating", "5", "--as", "demo-staff"])
     assert again.exit_code == 0 and "already recorded" in again.output, again.output
 
     after = runner.invoke(args=["history", *as_member]).output
-    assert _points(after) == _points(before) + 20, (before, after)
-    newest = after.splitlines()[1:4]
-    assert "+20" in newest[0] and any("每次 20 分" in line for line in newest[1:]), after
+    assert _points(after) == _points(before) + earned, (before, after)
+    newest = after.splitlines()[1:5]
+    assert f"+{earned}" in newest[0] and any("每次 20 分" in line for line in newest[1:]), after
+    assert earned == 20 or any("×120%" in line for line in newest[1:]), after
     assert runner.invoke(args=rank).output != rank_before
 
     overdue = runner.invoke(args=["orders", "close-overdue", "--as-of", "2026-11-20"])

@@ -17,18 +17,27 @@ def run(runner, *arguments):
     return result
 
 
+def workbook_rows(path) -> dict[str, list[tuple]]:
+    """Return each sheet's rows by sheet name, and close the file (a read-only workbook holds it open)."""
+    workbook = openpyxl.load_workbook(path, read_only=True)
+    try:
+        return {sheet.title: list(sheet.iter_rows(values_only=True)) for sheet in workbook.worksheets}
+    finally:
+        workbook.close()
+
+
 def test_the_annual_workbook_has_a_sheet_per_section_in_chinese_or_english(runner, season, tmp_path):
     path = tmp_path / "annual.xlsx"
     result = run(runner, "export", "annual", "--org", "S", "--year", "2026", "-o", str(path))
     assert result.exit_code == 0, result.output
     assert "Wrote 7 rows of 城东街道's 2026 evaluation (computed now)" in result.output
-    workbook = openpyxl.load_workbook(path, read_only=True)
-    assert workbook.sheetnames == ["参与者", "在职党员", "共建单位"]
-    [header, *rows] = list(workbook["参与者"].iter_rows(values_only=True))
+    workbook = workbook_rows(path)
+    assert list(workbook) == ["参与者", "在职党员", "共建单位"]
+    [header, *rows] = workbook["参与者"]
     assert header[:3] == ("编号", "姓名/名称", "类别") and len(rows) == 5
     assert {row[1] for row in rows} >= {"王丽", "赵党员", "锦绣物业", "'=HYPERLINK(\"x\")"}
     run(runner, "export", "annual", "--org", "S", "--year", "2026", "--language", "en", "-o", str(path))
-    assert openpyxl.load_workbook(path, read_only=True).sheetnames == ["Participants", "Party members", "Co-building units"]
+    assert list(workbook_rows(path)) == ["Participants", "Party members", "Co-building units"]
 
 
 def test_a_csv_export_is_one_sheet_with_a_bom_that_reads_back(runner, season, tmp_path):
@@ -72,8 +81,7 @@ def test_the_feedback_is_a_workbook_with_a_sheet_per_employer_or_a_csv_per_emplo
     assert result.exit_code == 0, result.output
     workbook_path = tmp_path / "feedback.xlsx"
     assert run(runner, "export", "feedback", "--org", "S", "--year", "2026", "-o", str(workbook_path)).exit_code == 0
-    sheet = openpyxl.load_workbook(workbook_path, read_only=True)["示范区税务局"]
-    rows = list(sheet.iter_rows(values_only=True))
+    rows = workbook_rows(workbook_path)["示范区税务局"]
     assert rows[1][0] == "赵党员" and rows[1][-1] == "'=认真负责"
     assert ("报到率", "50.0%") in [row[:2] for row in rows] and ("完成率", "100.0%") in [row[:2] for row in rows]
 
