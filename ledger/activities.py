@@ -20,7 +20,7 @@ import datetime as dt
 import zoneinfo
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Iterable, Sequence
+from typing import Iterable
 
 from sqlalchemy import and_, exists, func, select
 from sqlalchemy.orm import Session, aliased
@@ -41,12 +41,11 @@ from ledger.models import (
     PeriodKind,
     PeriodTotal,
     RuleSetVersion,
-    ServiceEvent,
     Transaction,
     TransactionKindCode,
     utc_now,
 )
-from ledger.orgs import check_name, local_date
+from ledger.orgs import local_date
 from ledger.points import EarnedSoFar, ServiceFacts, score_activity, transfer
 from ledger.rules import rules_of, version_in_force
 from ledger.rulesets import Category

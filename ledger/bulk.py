@@ -41,7 +41,6 @@ from ledger.models import (
     Activity,
     ActivitySource,
     AppUser,
-    ChainHead,
     OrgKind,
     OrgNode,
     Participant,
@@ -66,6 +65,7 @@ from ledger.transactions import (
     activity_count_change,
     entry_content,
     lock_accounts,
+    lock_chains,
     period_effects,
     period_starts,
 )
@@ -156,9 +156,10 @@ def score_and_post_batch(
 ) -> tuple[int, int]:
     """Add, score and post a batch of checked activities, oldest first; return the points and minutes earned.
 
-    The caller holds the chains of ``orgs`` locked (:func:`lock_chains`) and has checked each
-    service's own fields (:func:`ledger.activities.check_service`). A refusal names the line
-    (``lines[3].participant_id``) and leaves the caller's write transaction to roll back.
+    The caller has checked each service's own fields (:func:`ledger.activities.check_service`),
+    and has usually locked the chains of ``orgs`` already, to look for an earlier request; taking
+    them again here costs nothing. A refusal names the line (``lines[3].participant_id``) and
+    leaves the caller's write transaction to roll back.
     """
     pending = sorted(pending, key=lambda item: (item.service.started_at, item.idempotency_key))
     chains = lock_chains(session, {org.chain_id for org in orgs.values()})
@@ -281,20 +282,6 @@ def _orgs(session: Session, org_ids: set[int]) -> dict[int, OrgNode]:
         if org.kind == OrgKind.DISTRICT:
             raise InvalidInput("service is recorded in a street, community or grid", field="org_id")
     return orgs
-
-
-def lock_chains(session: Session, chain_ids: set[int]) -> dict[int, ChainHead]:
-    """Lock the chains the batch extends, in ascending order like every other writer that takes several locks."""
-    return {
-        head.org_id: head
-        for head in session.execute(
-            select(ChainHead)
-            .where(ChainHead.org_id.in_(chain_ids))
-            .order_by(ChainHead.org_id)
-            .with_for_update()
-            .execution_options(populate_existing=True)
-        ).scalars()
-    }
 
 
 def _already_imported(session: Session, actor: AppUser, lines: Sequence[HistoryLine], digests: list[str]) -> set[int]:

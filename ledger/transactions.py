@@ -236,15 +236,12 @@ def lock_chain(session: Session, org: OrgNode) -> ChainHead:
     Callers that read before they write (cap windows, stock) take this lock first, so that
     what they read cannot change before their write commits.
     """
-    locks = _locks_held(session)
-    if (ChainHead, org.chain_id) not in locks:
-        locks[ChainHead, org.chain_id] = session.execute(
-            select(ChainHead)
-            .where(ChainHead.org_id == org.chain_id)
-            .with_for_update()
-            .execution_options(populate_existing=True)
-        ).scalar_one()
-    return locks[ChainHead, org.chain_id]
+    return lock_chains(session, [org.chain_id])[org.chain_id]
+
+
+def lock_chains(session: Session, chain_ids: Iterable[int]) -> dict[int, ChainHead]:
+    """Lock several communities' chains, in ascending order like every writer that takes several locks."""
+    return _lock_rows(session, ChainHead, ChainHead.org_id, chain_ids)
 
 
 #: ``session.info`` key of the rows the session has locked in its current database transaction.
@@ -346,19 +343,20 @@ def _record(session: Session, *, actor: AppUser, entry: Entry, now: dt.datetime 
 
 def lock_accounts(session: Session, account_ids: Iterable[int]) -> dict[int, Account]:
     """Lock accounts in ascending id order (so writers never deadlock) and return them fresh."""
+    return _lock_rows(session, Account, Account.id, account_ids)
+
+
+def _lock_rows(session: Session, model: type, key, keys: Iterable[int]) -> dict[int, Any]:
+    """Lock ``model``'s rows by ``key`` in ascending order, except those this transaction holds already; return them all."""
     locks = _locks_held(session)
-    wanted = sorted(set(account_ids))
-    missing = [account_id for account_id in wanted if (Account, account_id) not in locks]
+    wanted = sorted(set(keys))
+    missing = [value for value in wanted if (model, value) not in locks]
     if missing:
-        for account in session.execute(
-            select(Account)
-            .where(Account.id.in_(missing))
-            .order_by(Account.id)
-            .with_for_update()
-            .execution_options(populate_existing=True)
+        for row in session.execute(
+            select(model).where(key.in_(missing)).order_by(key).with_for_update().execution_options(populate_existing=True)
         ).scalars():
-            locks[Account, account.id] = account
-    return {account_id: locks[Account, account_id] for account_id in wanted if (Account, account_id) in locks}
+            locks[model, getattr(row, key.key)] = row
+    return {value: locks[model, value] for value in wanted if (model, value) in locks}
 
 
 def _apply_to_balances(session: Session, entry: Entry) -> dict[int, Account]:

@@ -33,7 +33,7 @@ def refusals_as_messages(command):
             return command(*args, **kwargs)
         except LedgerError as error:
             raise click.ClickException(str(error)) from None
-        except DBAPIError as error:
+        except DBAPIError:
             db.session.rollback()
             state = schema_state()
             if state == "current":

@@ -21,7 +21,7 @@ from ledger.api.auth import limiter
 from ledger.api.idempotency import idempotent_write
 from ledger.api.policy import Action
 from ledger.api.resources.common import object_in_scope, page_of
-from ledger.api.resources.participants import MAX_ID, PATH_ID, participant_in_scope
+from ledger.api.resources.participants import MAX_ID, participant_in_scope
 from ledger.api.schemas import PageInfo, PageQuery, QueryWhole, StrictSchema, Whole
 from ledger.certificates import certificate_pdf, check_code, hours_text, issue_certificate, still_certified
 from ledger.db import db
