@@ -253,7 +253,7 @@ def score_and_post_batch(
     insert_rows(session, Activity.__table__, activity_rows)
     insert_rows(session, Transaction.__table__, transaction_rows)
     insert_rows(session, Posting.__table__, posting_rows)
-    _store_totals(session, running, touched_totals)
+    _store_totals(session, running, touched_totals, accounts)
     for account_id, (balance, version) in balances.items():
         accounts[account_id].balance, accounts[account_id].version = balance, version
     session.flush()  # the balances and chain heads
@@ -463,7 +463,9 @@ def _copy_value(value: Any) -> Any:
     return value
 
 
-def _store_totals(session: Session, running: RunningTotals, keys: set[tuple[int, str, dt.date]]) -> None:
+def _store_totals(
+    session: Session, running: RunningTotals, keys: set[tuple[int, str, dt.date]], accounts: dict[int, Account]
+) -> None:
     """Write the batch's people's period totals as they now stand (the batch holds their accounts' locks)."""
     if not keys:
         return
@@ -475,7 +477,13 @@ def _store_totals(session: Session, running: RunningTotals, keys: set[tuple[int,
             set_={name: statement.excluded[name] for name in PERIOD_TOTAL_COLUMNS},
         ),
         [
-            {"account_id": account_id, "period": period, "starts_on": starts_on, **running.totals[(account_id, period, starts_on)]}
+            {
+                "account_id": account_id,
+                "period": period,
+                "starts_on": starts_on,
+                "org_id": accounts[account_id].org_id,
+                **running.totals[(account_id, period, starts_on)],
+            }
             for account_id, period, starts_on in sorted(keys)
         ],
     )

@@ -27,6 +27,7 @@ from sqlalchemy import (
     Date,
     DateTime,
     ForeignKey,
+    ForeignKeyConstraint,
     Index,
     Integer,
     String,
@@ -383,6 +384,8 @@ class Account(db.Model):
         CheckConstraint("(kind = 'participant') = (participant_id IS NOT NULL)", name="owner_matches_kind"),
         CheckConstraint("kind != 'participant' OR balance >= 0", name="participant_not_negative"),
         CheckConstraint("version >= 0", name="version_not_negative"),
+        # What a period total's copy of its account's org refers to (see PeriodTotal.org_id).
+        Index("uq_account_id_org_id", "id", "org_id", unique=True),
         Index(
             "uq_account_system_kind_per_org",
             "org_id",
@@ -534,14 +537,19 @@ class PeriodTotal(db.Model):
     __tablename__ = "period_total"
     __table_args__ = (
         CheckConstraint(_in("period", PeriodKind), name="period"),
-        # A ranking reads every row of one period; the account id then finds the person.
-        Index("ix_period_total_period_starts_on", "period", "starts_on", "account_id"),
+        # The org is the account's own: the pair refers to the account, so the copy cannot differ.
+        ForeignKeyConstraint(["account_id", "org_id"], ["account.id", "account.org_id"]),
+        # A ranking reads one period's rows of an org's subtree: a range of this index per org.
+        Index("ix_period_total_period_starts_on_org_id", "period", "starts_on", "org_id", "account_id"),
     )
 
-    account_id: Mapped[int] = mapped_column(ForeignKey("account.id"), primary_key=True)
+    account_id: Mapped[int] = mapped_column(Integer, primary_key=True)
     period: Mapped[str] = mapped_column(String(8), primary_key=True)
     #: First day of the period: the day itself, or the first of the month.
     starts_on: Mapped[dt.date] = mapped_column(Date, primary_key=True)
+    #: The account's org (a participant's community or grid), so a ranking finds an org's
+    #: totals by index instead of joining every account and participant to the org tree.
+    org_id: Mapped[int] = mapped_column(Integer, nullable=False)
     #: Earned, adjusted, carried over and penalised points, net of reversals.
     points_earned: Mapped[int] = mapped_column(BigInteger, nullable=False, default=0)
     points_spent: Mapped[int] = mapped_column(BigInteger, nullable=False, default=0)

@@ -146,6 +146,11 @@ def category_filter(category: Category):
     return exists().where(model.participant_id == Participant.id)
 
 
+def subtree_ids(org: OrgNode):
+    """Return the query of the ids of ``org`` and every node under it."""
+    return select(OrgNode.id).where(OrgNode.path.startswith(org.path))
+
+
 def _check_category(category: object) -> Category:
     try:
         return Category(category)
@@ -156,7 +161,6 @@ def _check_category(category: object) -> Category:
 def totals_in(session: Session, *, org: OrgNode, category: Category, period: Period, public: bool):
     """Return ``(participant_id, name, points, minutes)`` for everyone ranked, without ranking them."""
     grain = period.grain()
-    place = aliased(OrgNode)
     query = (
         select(
             Participant.id,
@@ -166,11 +170,10 @@ def totals_in(session: Session, *, org: OrgNode, category: Category, period: Per
         )
         .join(Account, Account.id == PeriodTotal.account_id)
         .join(Participant, Participant.id == Account.participant_id)
-        .join(place, place.id == Participant.org_id)
         .where(
             PeriodTotal.period == grain,
             PeriodTotal.starts_on.between(period.start, period.end),
-            place.path.startswith(org.path),
+            PeriodTotal.org_id.in_(subtree_ids(org)),
             category_filter(category),
         )
         .group_by(Participant.id, Participant.display_name)

@@ -7,6 +7,8 @@ import itertools
 from zoneinfo import ZoneInfo
 
 import pytest
+from sqlalchemy import text
+from sqlalchemy.exc import IntegrityError
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -128,6 +130,39 @@ def test_a_reversal_takes_points_out_of_the_period_of_the_original(session, writ
     )
     march = ranking(session, org=session.get(OrgNode, street.community), category="volunteer", period=parse_period("2026-03"), public=False)
     assert [row.points for row in march.rows] == [0]
+
+
+def test_a_ranking_counts_everyone_in_the_orgs_subtree_and_nobody_outside_it(session, write, street, actor_id, make_volunteer):
+    placed = {org_id: make_volunteer(org_id) for org_id in (street.subgrid, street.grid, street.community, street.other_community)}
+    for points, (org_id, account_id) in enumerate(placed.items(), start=1):
+        write(lambda: earn(session, actor_id, street.community, account_id, 10 * points, dt.date(2026, 5, 4)))
+
+    def ranked_in(org_id):
+        page = ranking(session, org=session.get(OrgNode, org_id), category="volunteer", period=YEAR_2026, public=False)
+        return sorted(row.points for row in page.rows)
+
+    assert ranked_in(street.street) == [10, 20, 30, 40]
+    assert ranked_in(street.community) == [10, 20, 30]
+    assert ranked_in(street.grid) == [10, 20]
+    assert ranked_in(street.subgrid) == [10]
+    assert ranked_in(street.other_community) == [40]
+
+
+def test_a_period_total_keeps_its_accounts_org_and_the_database_refuses_any_other(session, write, street, actor_id, make_volunteer):
+    account_id = make_volunteer(street.grid)
+    write(lambda: earn(session, actor_id, street.community, account_id, 10, dt.date(2026, 5, 4)))
+    rows = session.execute(text("SELECT DISTINCT org_id FROM period_total WHERE account_id = :id"), {"id": account_id}).scalars().all()
+    assert rows == [street.grid]
+    session.rollback()
+
+    for statement in (
+        "UPDATE period_total SET org_id = :other WHERE account_id = :id",
+        "UPDATE account SET org_id = :other WHERE id = :id",
+    ):
+        with pytest.raises(IntegrityError):
+            write(lambda: session.execute(text(statement), {"other": street.other_community, "id": account_id}))
+        session.rollback()
+    assert ranking(session, org=session.get(OrgNode, street.grid), category="volunteer", period=YEAR_2026, public=False).ranked == 1
 
 
 def test_public_rankings_leave_out_who_opted_out_and_rank_the_rest_among_themselves(
