@@ -16,7 +16,7 @@ import datetime as dt
 import re
 from dataclasses import dataclass
 
-from sqlalchemy import exists, func, select
+from sqlalchemy import exists, func, select, true
 from sqlalchemy.orm import Session, aliased
 
 from ledger.activities import participant_category
@@ -158,15 +158,16 @@ def _check_category(category: object) -> Category:
         raise InvalidInput(f"must be one of {', '.join(Category)}", field="category") from None
 
 
-def totals_in(session: Session, *, org: OrgNode, category: Category, period: Period, public: bool):
-    """Return ``(participant_id, name, points, minutes)`` for everyone ranked, without ranking them."""
+def _totals_query(*, org: OrgNode, category: Category, period: Period):
+    """Return the query of ``(id, display_name, ranking_opt_out, points, minutes)`` of everyone in the ranking."""
     grain = period.grain()
-    query = (
+    return (
         select(
             Participant.id,
             Participant.display_name,
-            integer_sum(PeriodTotal.points_earned),
-            integer_sum(PeriodTotal.service_minutes),
+            Participant.ranking_opt_out,
+            integer_sum(PeriodTotal.points_earned).label("points"),
+            integer_sum(PeriodTotal.service_minutes).label("minutes"),
         )
         .join(Account, Account.id == PeriodTotal.account_id)
         .join(Participant, Participant.id == Account.participant_id)
@@ -176,10 +177,16 @@ def totals_in(session: Session, *, org: OrgNode, category: Category, period: Per
             PeriodTotal.org_id.in_(subtree_ids(org)),
             category_filter(category),
         )
-        .group_by(Participant.id, Participant.display_name)
+        .group_by(Participant.id, Participant.display_name, Participant.ranking_opt_out)
     )
+
+
+def totals_in(session: Session, *, org: OrgNode, category: Category, period: Period, public: bool):
+    """Return ``(participant_id, name, points, minutes)`` for everyone ranked, without ranking them."""
+    totals = _totals_query(org=org, category=category, period=period).subquery()
+    query = select(totals.c.id, totals.c.display_name, totals.c.points, totals.c.minutes)
     if public:
-        query = query.where(Participant.ranking_opt_out.is_(False))
+        query = query.where(totals.c.ranking_opt_out.is_(False))
     return session.execute(query).all()
 
 
@@ -216,22 +223,28 @@ def own_rank(
 ) -> tuple[int | None, int]:
     """Return a participant's rank (``None`` when not ranked) and how many are ranked.
 
-    The rank :func:`own_standing` gives, without sorting anyone or naming neighbours: one plus
-    the number of people with more points. Someone who opted out is placed in the public
-    ranking, as there.
+    The rank :func:`own_standing` gives, counted in the database without sorting anyone or
+    naming neighbours: one plus the number of people with more points. Someone who opted out
+    is placed in the public ranking, as there.
     """
     category = _check_category(category)
-    rows = totals_in(session, org=org, category=category, period=period, public=public)
-    mine = next((points or 0 for pid, _, points, _ in rows if pid == participant_id), None)
-    ranked = len(rows)
-    if mine is None and public:
-        everyone = totals_in(session, org=org, category=category, period=period, public=False)
-        mine = next((points or 0 for pid, _, points, _ in everyone if pid == participant_id), None)
-        if mine is not None:
-            ranked += 1  # placed among the public for their own view
-    if mine is None:
+    totals = _totals_query(org=org, category=category, period=period).cte("totals")
+    is_me = totals.c.id == participant_id
+    counted = ~totals.c.ranking_opt_out if public else true()
+    mine = select(totals.c.points).where(is_me).scalar_subquery()
+    found, opted_out, ranked, ahead = session.execute(
+        select(
+            func.count().filter(is_me),
+            func.count().filter(is_me & totals.c.ranking_opt_out),
+            func.count().filter(counted),
+            func.count().filter(counted & (totals.c.points > mine)),
+        )
+    ).one()
+    if not found:
         return None, ranked
-    return 1 + sum(1 for _, _, points, _ in rows if (points or 0) > mine), ranked
+    if public and opted_out:
+        ranked += 1  # placed among the public for their own view
+    return 1 + ahead, ranked
 
 
 def own_standing(

@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 from ledger.activities import Service, record_activity
 from ledger.models import AppUser, OrgNode
 from ledger.orgs import create_org_node
-from ledger.rankings import Period, own_standing, parse_period, ranking, set_ranking_opt_out, star_record, title_reports
+from ledger.rankings import Period, own_rank, own_standing, parse_period, ranking, set_ranking_opt_out, star_record, title_reports
 from ledger.errors import InvalidInput
 from ledger.transactions import participant_account, reverse_transaction
 from tests.helpers import earn, participant_of
@@ -96,6 +96,36 @@ def test_a_ranking_agrees_with_counting_by_hand(session, write, street, actor_id
     assert {row.participant_id: row.points for row in page.rows} == expected
     for row in page.rows:
         assert row.rank == 1 + sum(1 for points in expected.values() if points > row.points)
+
+
+@settings(max_examples=8)
+@given(
+    st.lists(st.tuples(st.integers(0, 5), st.integers(1, 40), st.sampled_from([dt.date(2026, 3, 2), dt.date(2026, 7, 9)])), max_size=12),
+    st.sets(st.integers(0, 5)),
+    st.sampled_from(["2026", "2026-03", "2026-03-01..2026-07-31"]),
+)
+def test_own_rank_counted_in_the_database_is_the_rank_own_standing_gives(
+    session, write, street, actor_id, make_volunteer, earnings, opted_out, period_text
+):
+    community = write(
+        lambda: create_org_node(
+            session, code=f"R{next(_keys)}", name="排名社区", kind="community", parent=session.get(OrgNode, street.street)
+        ).id
+    )
+    # The last one lives elsewhere: ranked nowhere in this community, whatever they earn.
+    accounts = [make_volunteer(org_id=community) for _ in range(5)] + [make_volunteer(org_id=street.other_community)]
+    for person, points, day in earnings:
+        write(lambda: earn(session, actor_id, community, accounts[person], points, day))
+    for person in opted_out:
+        write(lambda: set_ranking_opt_out(session, participant_id=participant_of(session, accounts[person]), opt_out=True))
+
+    org, period = session.get(OrgNode, community), parse_period(period_text)
+    for account_id in accounts:
+        pid = participant_of(session, account_id)
+        for public in (True, False):
+            standing = own_standing(session, org=org, category="volunteer", period=period, participant_id=pid, public=public)
+            expected = (standing.me.rank if standing.me else None, standing.ranked)
+            assert own_rank(session, org=org, category="volunteer", period=period, participant_id=pid, public=public) == expected
 
 
 def test_an_activity_at_half_past_midnight_in_shanghai_counts_in_the_next_month(
