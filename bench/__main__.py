@@ -25,6 +25,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--db", required=True, help="postgresql://user@host:port/any_database, or sqlite:///new-file.sqlite3")
     parser.add_argument("--scale", choices=sorted(SCALES), default="small")
     parser.add_argument("--entries", type=int, help="history entries to build instead of the scale's own number")
+    parser.add_argument("--years", type=int, help="years the history spans, ending this year, instead of the scale's own number")
     parser.add_argument("--json", dest="json_path", help="where to write the results as JSON")
     parser.add_argument("--keep", action="store_true", help="leave the PostgreSQL database behind")
     parser.add_argument("--build-only", action="store_true", help="build the district and stop (with --keep, to measure later)")
@@ -33,6 +34,8 @@ def main(argv: list[str] | None = None) -> None:
     scale = SCALES[arguments.scale]
     if arguments.entries:
         scale = dataclasses.replace(scale, entries=arguments.entries)
+    if arguments.years:
+        scale = dataclasses.replace(scale, years=arguments.years)
     url = make_url(arguments.db)
     command = shlex.join(["python", "-m", "bench", *(argv if argv is not None else sys.argv[1:])])
     if url.get_backend_name() == "sqlite":

@@ -539,8 +539,8 @@ class PeriodTotal(db.Model):
         CheckConstraint(_in("period", PeriodKind), name="period"),
         # The org is the account's own: the pair refers to the account, so the copy cannot differ.
         ForeignKeyConstraint(["account_id", "org_id"], ["account.id", "account.org_id"]),
-        # A ranking reads one period's rows of an org's subtree: a range of this index per org.
-        Index("ix_period_total_period_starts_on_org_id", "period", "starts_on", "org_id", "account_id"),
+        # A ranking reads one period's rows of an org's subtree: one range of this index per org.
+        Index("ix_period_total_period_org_id_starts_on", "period", "org_id", "starts_on", "account_id"),
     )
 
     account_id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -581,8 +581,10 @@ class RuleSetVersion(db.Model):
     version: Mapped[int] = mapped_column(Integer, nullable=False)
     name: Mapped[str] = mapped_column(String(200), nullable=False)
     status: Mapped[str] = mapped_column(String(16), nullable=False)
-    #: The validated rule document in its canonical form (see ledger.ruleset_schema).
-    document: Mapped[dict] = mapped_column(JSON, nullable=False)
+    #: The validated rule document in its canonical form (see ledger.ruleset_schema). Loaded
+    #: only when read: ledger.rules.rules_of parses each version once per process, and every
+    #: write and balance looks up the version in force.
+    document: Mapped[dict] = mapped_column(JSON, nullable=False, deferred=True)
     #: SHA-256 of the canonical document: what a breakdown's rule version stands for.
     digest: Mapped[str] = mapped_column(String(64), nullable=False)
     effective_from: Mapped[dt.date] = mapped_column(Date, nullable=False)

@@ -7,6 +7,7 @@ C2 too. The volunteer ``me`` has 50 points unless a test says otherwise.
 from __future__ import annotations
 
 import datetime as dt
+from zoneinfo import ZoneInfo
 
 import pytest
 
@@ -14,7 +15,8 @@ from ledger.transactions import participant_account
 from tests.refusals import row_counts
 from tests.refusals import counts_without_replays
 
-TODAY = dt.date.today()
+#: The shelves' own today: their orgs keep Shanghai time, a day ahead of UTC after 16:00 UTC.
+TODAY = dt.datetime.now(ZoneInfo("Asia/Shanghai")).date()
 
 
 @pytest.fixture

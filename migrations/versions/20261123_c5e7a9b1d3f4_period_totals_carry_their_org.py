@@ -30,12 +30,12 @@ def upgrade():
             op.f('fk_period_total_account_id_account'), 'account', ['account_id', 'org_id'], ['id', 'org_id']
         )
         batch_op.drop_index('ix_period_total_period_starts_on')
-        batch_op.create_index('ix_period_total_period_starts_on_org_id', ['period', 'starts_on', 'org_id', 'account_id'], unique=False)
+        batch_op.create_index('ix_period_total_period_org_id_starts_on', ['period', 'org_id', 'starts_on', 'account_id'], unique=False)
 
 
 def downgrade():
     with op.batch_alter_table('period_total', recreate='auto') as batch_op:
-        batch_op.drop_index('ix_period_total_period_starts_on_org_id')
+        batch_op.drop_index('ix_period_total_period_org_id_starts_on')
         batch_op.create_index('ix_period_total_period_starts_on', ['period', 'starts_on', 'account_id'], unique=False)
         batch_op.drop_constraint(op.f('fk_period_total_account_id_account'), type_='foreignkey')
         batch_op.create_foreign_key(op.f('fk_period_total_account_id_account'), 'account', ['account_id'], ['id'])
