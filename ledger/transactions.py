@@ -461,6 +461,7 @@ def period_starts(business_date: dt.date) -> tuple[tuple[str, dt.date], ...]:
 
 
 def _add_to_period_totals(session: Session, entry: Entry, accounts: dict[int, Account]) -> None:
+    """Add the entry to its participants' day, month and year totals; ``accounts`` holds every account it touches, subject included."""
     reversed_kind = entry.reverses.kind if entry.reverses is not None else None
     effects = period_effects(
         counted_kind=reversed_kind or entry.kind,
@@ -475,10 +476,8 @@ def _add_to_period_totals(session: Session, entry: Entry, accounts: dict[int, Ac
     )
     if not effects:
         return
-    # A subject who earned nothing this time has service minutes but no posting, and no lock here.
-    org_of = {account_id: (accounts.get(account_id) or session.get(Account, account_id)).org_id for account_id in effects}
     rows = [
-        {"account_id": account_id, "period": period, "starts_on": starts_on, "org_id": org_of[account_id], **changes}
+        {"account_id": account_id, "period": period, "starts_on": starts_on, "org_id": accounts[account_id].org_id, **changes}
         for account_id, changes in sorted(effects.items())
         for period, starts_on in period_starts(entry.business_date)
     ]
