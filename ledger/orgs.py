@@ -143,6 +143,11 @@ def subtree(session: Session, node: OrgNode) -> list[OrgNode]:
     )
 
 
+def subtree_ids(node: OrgNode):
+    """Return the query of the ids of ``node`` and everything under it, to filter rows that carry an org id."""
+    return select(OrgNode.id).where(OrgNode.path.startswith(node.path))
+
+
 @dataclass(frozen=True)
 class NodeOverview:
     node: OrgNode

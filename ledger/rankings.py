@@ -40,7 +40,7 @@ from ledger.models import (
     TransactionKindCode,
     Volunteer,
 )
-from ledger.orgs import path_ids
+from ledger.orgs import path_ids, subtree_ids
 from ledger.rewards import (
     Eligibility,
     StarStanding,
@@ -144,11 +144,6 @@ def category_filter(category: Category):
         return exists().where(CoBuildingUnit.participant_id == Participant.id)
     model = Volunteer if category is Category.VOLUNTEER else PartyMember
     return exists().where(model.participant_id == Participant.id)
-
-
-def subtree_ids(org: OrgNode):
-    """Return the query of the ids of ``org`` and every node under it."""
-    return select(OrgNode.id).where(OrgNode.path.startswith(org.path))
 
 
 def _check_category(category: object) -> Category:

@@ -557,10 +557,10 @@ def try_an_order_from_posting_to_points_and_the_deadline_job_from_the_command_li
     )
     assert delivered.exit_code == 0 and "is delivered" in delivered.output, delivered.output
     confirmed = runner.invoke(args=["orders", "confirm", claim_id, "--rating", "5", "--as", "demo-staff"])
-    earned = re.search(r"micro_wish \+(\d+) points", confirmed.output)
-    assert confirmed.exit_code == 0 and earned, confirmed.output
+    points_line = re.search(r"micro_wish \+(\d+) points", confirmed.output)
+    assert confirmed.exit_code == 0 and points_line, confirmed.output
     # Delivered just now: 20 points, or 120 % of them (24) at night, on a weekend or a holiday in Shanghai.
-    earned = int(earned.group(1))
+    earned = int(points_line.group(1))
     assert earned in (20, 24), confirmed.output
     again = runner.invoke(args=["orders", "confirm", claim_id, "--rating", "5", "--as", "demo-staff"])
     assert again.exit_code == 0 and "already recorded" in again.output, again.output
