@@ -558,6 +558,23 @@ class PeriodTotal(db.Model):
     activity_count: Mapped[int] = mapped_column(BigInteger, nullable=False, default=0)
 
 
+class StandingsVersion(db.Model):
+    """A token that changes whenever anything a ranking reads of one org's people changes.
+
+    Triggers the migrations create set a new random token, on SQLite and PostgreSQL, whatever
+    client writes: a period total of the org's accounts written or removed, or a participant
+    with an account in the org renamed, opting out or in, or joining or leaving a category.
+    A process keeps a ranking computed from totals for as long as the tokens of its org's
+    subtree stand still (``ledger.rankings``). A random token, unlike a counter, is never
+    handed out twice, also not after a rollback or a restored backup.
+    """
+
+    __tablename__ = "standings_version"
+
+    org_id: Mapped[int] = mapped_column(ForeignKey("org_node.id"), primary_key=True)
+    token: Mapped[int] = mapped_column(BigInteger, nullable=False)
+
+
 class RuleSetStatus(StrEnum):
     DRAFT = "draft"
     PUBLISHED = "published"

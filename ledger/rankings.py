@@ -14,33 +14,38 @@ from __future__ import annotations
 import calendar
 import datetime as dt
 import re
-from dataclasses import dataclass
+import threading
+from bisect import bisect_left
+from collections import OrderedDict
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 
-from sqlalchemy import exists, func, select, true
+from sqlalchemy import exists, func, select
 from sqlalchemy.orm import Session, aliased
 
-from ledger.activities import participant_category
+from ledger.activities import category_of
 from ledger.db import integer_sum
 from ledger.errors import InvalidInput, NotFound
 from ledger.models import (
     Account,
     Activity,
+    AppUser,
     CoBuildingUnit,
     OrgKind,
     OrgNode,
-    AppUser,
     Participant,
     ParticipantKind,
     PartyMember,
     PeriodKind,
     PeriodTotal,
     Posting,
+    StandingsVersion,
     TitleAward,
     Transaction,
     TransactionKindCode,
     Volunteer,
 )
-from ledger.orgs import path_ids, subtree_ids
+from ledger.orgs import path_ids
 from ledger.rewards import (
     Eligibility,
     StarStanding,
@@ -108,7 +113,7 @@ def parse_period(text: str, *, field: str = "period") -> Period:
     raise InvalidInput("must be a year (2026), a month (2026-03), a quarter (2026Q1) or days (2026-03-01..2026-03-15)", field=field)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class RankedParticipant:
     rank: int
     participant_id: int
@@ -153,7 +158,7 @@ def _check_category(category: object) -> Category:
         raise InvalidInput(f"must be one of {', '.join(Category)}", field="category") from None
 
 
-def _totals_query(*, org: OrgNode, category: Category, period: Period):
+def _totals_query(*, org_ids: Sequence[int], category: Category, period: Period):
     """Return the query of ``(id, display_name, ranking_opt_out, points, minutes)`` of everyone in the ranking."""
     grain = period.grain()
     return (
@@ -169,20 +174,11 @@ def _totals_query(*, org: OrgNode, category: Category, period: Period):
         .where(
             PeriodTotal.period == grain,
             PeriodTotal.starts_on.between(period.start, period.end),
-            PeriodTotal.org_id.in_(subtree_ids(org)),
+            PeriodTotal.org_id.in_(org_ids),
             category_filter(category),
         )
         .group_by(Participant.id, Participant.display_name, Participant.ranking_opt_out)
     )
-
-
-def totals_in(session: Session, *, org: OrgNode, category: Category, period: Period, public: bool):
-    """Return ``(participant_id, name, points, minutes)`` for everyone ranked, without ranking them."""
-    totals = _totals_query(org=org, category=category, period=period).subquery()
-    query = select(totals.c.id, totals.c.display_name, totals.c.points, totals.c.minutes)
-    if public:
-        query = query.where(totals.c.ranking_opt_out.is_(False))
-    return session.execute(query).all()
 
 
 def _ranked(rows) -> list[RankedParticipant]:
@@ -191,6 +187,117 @@ def _ranked(rows) -> list[RankedParticipant]:
         RankedParticipant(s.rank, s.participant_id, names[s.participant_id], s.points, s.service_minutes)
         for s in standings((pid, points or 0, minutes or 0) for pid, _, points, minutes in rows)
     ]
+
+
+@dataclass(frozen=True)
+class _View:
+    """A ranking's public or staff view: everyone in order, each one's place, and their points most first."""
+
+    rows: tuple[RankedParticipant, ...]
+    place: dict[int, int]
+    #: Negated, so that ``bisect_left`` counts the people with more points than a given number.
+    negated_points: list[int]
+
+    @classmethod
+    def of(cls, rows) -> _View:
+        ranked = tuple(_ranked(rows))
+        return cls(ranked, {row.participant_id: index for index, row in enumerate(ranked)}, [-row.points for row in ranked])
+
+
+@dataclass
+class _Standings:
+    """Everyone in one ranking with their totals, as ``(id, name, opted_out, points, minutes)``; views made when first asked."""
+
+    people: list[tuple[int, str, bool, int, int]]
+    views: dict[bool, _View] = field(default_factory=dict)
+
+    def totals(self, *, public: bool) -> list[tuple[int, str, int, int]]:
+        return [(pid, name, points, minutes) for pid, name, opted_out, points, minutes in self.people if not (public and opted_out)]
+
+    def view(self, *, public: bool) -> _View:
+        if public not in self.views:
+            self.views[public] = _View.of(self.totals(public=public))
+        return self.views[public]
+
+    def row_of(self, participant_id: int) -> tuple[int, str, int, int] | None:
+        staff = self.view(public=False)
+        place = staff.place.get(participant_id)
+        if place is None:
+            return None
+        row = staff.rows[place]
+        return row.participant_id, row.name, row.points, row.service_minutes
+
+
+class StandingsCache:
+    """Rankings computed from period totals, kept in this process while their subtree's standings tokens stand still.
+
+    A kept ranking is used only when every org of the subtree carries the token it had when
+    the ranking was read (``StandingsVersion``: triggers change it on every write a ranking
+    reads, whatever process makes it). Bounded by the number of people held; the rankings
+    used longest ago go first.
+    """
+
+    def __init__(self, max_people: int):
+        self.max_people = max_people
+        self._entries: OrderedDict[tuple, tuple[tuple, _Standings]] = OrderedDict()
+        self._people = 0
+        self._lock = threading.Lock()
+
+    def get(self, key: tuple, tokens: tuple, compute: Callable[[], _Standings]) -> _Standings:
+        with self._lock:
+            kept = self._entries.get(key)
+            if kept is not None and kept[0] == tokens:
+                self._entries.move_to_end(key)
+                return kept[1]
+        computed = compute()
+        with self._lock:
+            self._forget(key)
+            if len(computed.people) <= self.max_people:
+                self._entries[key] = (tokens, computed)
+                self._people += len(computed.people)
+                while self._people > self.max_people:
+                    self._forget(next(iter(self._entries)))
+        return computed
+
+    def clear(self) -> None:
+        with self._lock:
+            self._entries.clear()
+            self._people = 0
+
+    def _forget(self, key: tuple) -> None:
+        kept = self._entries.pop(key, None)
+        if kept is not None:
+            self._people -= len(kept[1].people)
+
+
+#: A district's ranking holds 200,000 people at about 600 bytes each with both views.
+STANDINGS_CACHE = StandingsCache(max_people=300_000)
+
+
+def _standings(session: Session, *, org: OrgNode, category: Category, period: Period) -> _Standings:
+    """Return everyone in the ranking of ``category`` in ``org``'s subtree for ``period``, kept or read afresh."""
+    # The tokens are read before the totals, so a kept ranking is never older than its tokens.
+    tokens = tuple(
+        (org_id, token)
+        for org_id, token in session.execute(
+            select(OrgNode.id, StandingsVersion.token)
+            .outerjoin(StandingsVersion, StandingsVersion.org_id == OrgNode.id)
+            .where(OrgNode.path.startswith(org.path))
+            .order_by(OrgNode.id)
+        )
+    )
+
+    def read() -> _Standings:
+        query = _totals_query(org_ids=[org_id for org_id, _ in tokens], category=category, period=period)
+        return _Standings([(pid, name, opted_out, points or 0, minutes or 0) for pid, name, opted_out, points, minutes in session.execute(query)])
+
+    key = (session.get_bind().url.render_as_string(), org.id, category, period.start, period.end)
+    return STANDINGS_CACHE.get(key, tokens, read)
+
+
+def totals_in(session: Session, *, org: OrgNode, category: Category, period: Period, public: bool):
+    """Return ``(participant_id, name, points, minutes)`` for everyone ranked, without ranking them."""
+    return _standings(session, org=org, category=category, period=period).totals(public=public)
 
 
 def ranking(
@@ -209,8 +316,8 @@ def ranking(
         raise InvalidInput(f"must be between 1 and {MAX_PAGE}", field="limit")
     if type(offset) is not int or offset < 0:
         raise InvalidInput("must not be negative", field="offset")
-    ranked = _ranked(totals_in(session, org=org, category=category, period=period, public=public))
-    return RankingPage(org, category, period, public, len(ranked), tuple(ranked[offset : offset + limit]))
+    view = _standings(session, org=org, category=category, period=period).view(public=public)
+    return RankingPage(org, category, period, public, len(view.rows), view.rows[offset : offset + limit])
 
 
 def own_rank(
@@ -218,28 +325,20 @@ def own_rank(
 ) -> tuple[int | None, int]:
     """Return a participant's rank (``None`` when not ranked) and how many are ranked.
 
-    The rank :func:`own_standing` gives, counted in the database without sorting anyone or
-    naming neighbours: one plus the number of people with more points. Someone who opted out
-    is placed in the public ranking, as there.
+    The rank :func:`own_standing` gives, without naming neighbours: one plus the number of
+    people with more points. Someone who opted out is placed in the public ranking, as there.
     """
     category = _check_category(category)
-    totals = _totals_query(org=org, category=category, period=period).cte("totals")
-    is_me = totals.c.id == participant_id
-    counted = ~totals.c.ranking_opt_out if public else true()
-    mine = select(totals.c.points).where(is_me).scalar_subquery()
-    found, opted_out, ranked, ahead = session.execute(
-        select(
-            func.count().filter(is_me),
-            func.count().filter(is_me & totals.c.ranking_opt_out),
-            func.count().filter(counted),
-            func.count().filter(counted & (totals.c.points > mine)),
-        )
-    ).one()
-    if not found:
-        return None, ranked
-    if public and opted_out:
-        ranked += 1  # placed among the public for their own view
-    return 1 + ahead, ranked
+    everyone = _standings(session, org=org, category=category, period=period)
+    view = everyone.view(public=public)
+    place = view.place.get(participant_id)
+    if place is not None:
+        return view.rows[place].rank, len(view.rows)
+    mine = everyone.row_of(participant_id)
+    if mine is None:
+        return None, len(view.rows)
+    # Opted out: placed among the public for their own view.
+    return 1 + bisect_left(view.negated_points, -mine[2]), len(view.rows) + 1
 
 
 def own_standing(
@@ -260,11 +359,11 @@ def own_standing(
     category = _check_category(category)
     if type(neighbours) is not int or not 0 <= neighbours <= 10:
         raise InvalidInput("must be between 0 and 10", field="neighbours")
-    rows = totals_in(session, org=org, category=category, period=period, public=public)
-    if public and participant_id not in {row[0] for row in rows}:
-        rows += [row for row in totals_in(session, org=org, category=category, period=period, public=False) if row[0] == participant_id]
-    ranked = _ranked(rows)
-    position = next((index for index, row in enumerate(ranked) if row.participant_id == participant_id), None)
+    everyone = _standings(session, org=org, category=category, period=period)
+    view = everyone.view(public=public)
+    if public and participant_id not in view.place and (mine := everyone.row_of(participant_id)):
+        view = _View.of([*everyone.totals(public=True), mine])
+    ranked, position = view.rows, view.place.get(participant_id)
     if position is None:
         return OwnStanding(None, tuple(ranked[-neighbours:]) if neighbours else (), (), len(ranked))
     return OwnStanding(
@@ -334,22 +433,6 @@ def star_record(session: Session, *, participant_id: int, today: dt.date) -> Sta
     )
 
 
-def star_level(session: Session, *, participant: Participant, today: dt.date) -> StarStanding:
-    """Return a participant's star level from their year totals: :func:`star_record` without the days each was reached.
-
-    Reads one row a year instead of one a day, for what a balance shows first.
-    """
-    stars = rules_of(version_in_force(session, participant.org, today)).star_levels
-    minutes = session.execute(
-        select(integer_sum(PeriodTotal.service_minutes)).where(
-            PeriodTotal.account_id == participant.account.id,
-            PeriodTotal.period == PeriodKind.YEAR,
-            PeriodTotal.starts_on <= today,
-        )
-    ).scalar_one()
-    return star_standing(max(minutes, 0), stars.hours)
-
-
 @dataclass(frozen=True)
 class BalanceSummary:
     """What a volunteer's phone shows first: points, star level, and rank in their community this year."""
@@ -374,13 +457,24 @@ def balance_summary(
 ) -> BalanceSummary:
     """Return a participant's balance, star level and rank among their ``community``'s own category this year.
 
-    Reads the account row, the year totals of the person and of their community, never the ledger.
+    One statement reads the account row, whether the person reported in as a party member and
+    their service from their year totals; the rank comes from the community's kept ranking
+    (:func:`own_rank`). Never the ledger.
     """
-    category = participant_category(participant)
+    balance, reported_in, minutes = session.execute(
+        select(
+            Account.balance,
+            exists().where(PartyMember.participant_id == participant.id),
+            select(integer_sum(PeriodTotal.service_minutes))
+            .where(PeriodTotal.account_id == Account.id, PeriodTotal.period == PeriodKind.YEAR, PeriodTotal.starts_on <= today)
+            .scalar_subquery(),
+        ).where(Account.participant_id == participant.id)
+    ).one()
+    category = category_of(participant.kind, reported_in_as_party_member=reported_in)
     year = parse_period(str(today.year))
     rank, ranked = own_rank(session, org=community, category=category, period=year, participant_id=participant.id, public=public)
-    stars = star_level(session, participant=participant, today=today)
-    return BalanceSummary(participant.account.balance, stars, community, category, year, public, rank, ranked)
+    stars = star_standing(max(minutes, 0), rules_of(version_in_force(session, participant.org, today)).star_levels.hours)
+    return BalanceSummary(balance, stars, community, category, year, public, rank, ranked)
 
 
 # Annual titles ---------------------------------------------------------------------------

@@ -104,7 +104,7 @@ def test_a_ranking_agrees_with_counting_by_hand(session, write, street, actor_id
     st.sets(st.integers(0, 5)),
     st.sampled_from(["2026", "2026-03", "2026-03-01..2026-07-31"]),
 )
-def test_own_rank_counted_in_the_database_is_the_rank_own_standing_gives(
+def test_own_rank_is_the_rank_own_standing_gives(
     session, write, street, actor_id, make_volunteer, earnings, opted_out, period_text
 ):
     community = write(
