@@ -27,7 +27,7 @@ from ledger.bulk import HistoryLine, import_history
 from ledger.events import Attendee, record_event
 from ledger.db import db, write_transaction
 from ledger.models import Account, Activity, AppUser, OrgNode, Participant, Volunteer
-from ledger.rankings import balance_summary, parse_period, ranking
+from ledger.rankings import STANDINGS_CACHE, balance_summary, parse_period, ranking
 from ledger.verify import verify_ledger
 
 AT_LEAST, AT_MOST = ">=", "<="
@@ -347,9 +347,16 @@ def ranking_reads(bench: Bench, pages: int) -> list[Row]:
     rows = []
     for label, org_id in (("community", district.community_ids[3 % len(district.community_ids)]), ("street", district.street_ids[0])):
         org = session.get(OrgNode, org_id)
-        ours = statistics.median(
-            [_timed(lambda: (ranking(session, org=org, category="volunteer", period=year, public=False, limit=50), session.rollback())) for _ in range(pages)]
-        )
+
+        def page(*, forget: bool):
+            if forget:
+                STANDINGS_CACHE.clear()
+            return _timed(lambda: (ranking(session, org=org, category="volunteer", period=year, public=False, limit=50), session.rollback()))
+
+        # Kept: the ranking as most reads find it, kept since the last write in the subtree.
+        ours = statistics.median([page(forget=False) for _ in range(pages)])
+        # Afresh: the first read after such a write, which reads the totals again.
+        afresh = statistics.median([page(forget=True) for _ in range(pages)])
         mark = bench.raw.mark
         query = (
             "SELECT posting.account_id, SUM(posting.amount) AS points FROM posting"
@@ -364,9 +371,13 @@ def ranking_reads(bench: Bench, pages: int) -> list[Row]:
             raw = statistics.median(
                 [_timed(lambda: cursor.execute(query, (year.start.isoformat(), year.end.isoformat(), org.path + "%")).fetchall()) for _ in range(pages)]
             )
-        rows.append(
-            Row(f"ranking page, top 50 of a {label}, this year (p50)", bench.backend, ours * 1e3, raw * 1e3, "ms", raw / ours, AT_LEAST, 20.0, "ratio: raw ÷ ours")
-        )
+        rows += [
+            Row(f"ranking page, top 50 of a {label}, this year (p50)", bench.backend, ours * 1e3, raw * 1e3, "ms", raw / ours, AT_LEAST, 20.0, "ratio: raw ÷ ours"),
+            Row(
+                f"ranking page, top 50 of a {label}, first read after a write there (p50)",
+                bench.backend, afresh * 1e3, raw * 1e3, "ms", raw / afresh, AT_LEAST, None, "ratio: raw ÷ ours; no target",
+            ),
+        ]
     return rows
 
 
