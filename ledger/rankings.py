@@ -17,7 +17,7 @@ import re
 import threading
 from bisect import bisect_left
 from collections import OrderedDict
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from sqlalchemy import exists, func, select
@@ -45,7 +45,7 @@ from ledger.models import (
     TransactionKindCode,
     Volunteer,
 )
-from ledger.orgs import path_ids
+from ledger.orgs import path_ids, subtree_ids
 from ledger.rewards import (
     Eligibility,
     StarStanding,
@@ -158,7 +158,7 @@ def _check_category(category: object) -> Category:
         raise InvalidInput(f"must be one of {', '.join(Category)}", field="category") from None
 
 
-def _totals_query(*, org_ids: Sequence[int], category: Category, period: Period):
+def _totals_query(*, org: OrgNode, category: Category, period: Period):
     """Return the query of ``(id, display_name, ranking_opt_out, points, minutes)`` of everyone in the ranking."""
     grain = period.grain()
     return (
@@ -174,7 +174,8 @@ def _totals_query(*, org_ids: Sequence[int], category: Category, period: Period)
         .where(
             PeriodTotal.period == grain,
             PeriodTotal.starts_on.between(period.start, period.end),
-            PeriodTotal.org_id.in_(org_ids),
+            # A subquery, not the ids as values: with a list PostgreSQL hashes every account instead.
+            PeriodTotal.org_id.in_(subtree_ids(org)),
             category_filter(category),
         )
         .group_by(Participant.id, Participant.display_name, Participant.ranking_opt_out)
@@ -288,7 +289,7 @@ def _standings(session: Session, *, org: OrgNode, category: Category, period: Pe
     )
 
     def read() -> _Standings:
-        query = _totals_query(org_ids=[org_id for org_id, _ in tokens], category=category, period=period)
+        query = _totals_query(org=org, category=category, period=period)
         return _Standings([(pid, name, opted_out, points or 0, minutes or 0) for pid, name, opted_out, points, minutes in session.execute(query)])
 
     key = (session.get_bind().url.render_as_string(), org.id, category, period.start, period.end)
