@@ -10,6 +10,8 @@ Invariants the database itself holds (see also ``ledger/guards.py`` for the trig
   of an account, and a lost update shows as a gap or a duplicate.
 * A transaction is reversed at most once, and a reversal is never itself reversed.
 * ``(chain_id, seq)`` is unique: one hash chain per community, no forks.
+* Every change a ranking reads (period totals, names, opt-outs, categories) sets a new
+  standings token on the org of the accounts it concerns (``StandingsVersion``).
 
 All timestamps are UTC (``*_at``); business dates are dates in the org's time zone.
 """
@@ -565,8 +567,8 @@ class StandingsVersion(db.Model):
     client writes: a period total of the org's accounts written or removed, or a participant
     with an account in the org renamed, opting out or in, or joining or leaving a category.
     A process keeps a ranking computed from totals for as long as the tokens of its org's
-    subtree stand still (``ledger.rankings``). A random token, unlike a counter, is never
-    handed out twice, also not after a rollback or a restored backup.
+    subtree stand still (``ledger.rankings``). A random token, unlike a counter, is not handed
+    out again after a rollback or a restored backup (PostgreSQL draws 52 random bits, SQLite 64).
     """
 
     __tablename__ = "standings_version"
