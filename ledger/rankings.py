@@ -192,17 +192,19 @@ def _ranked(rows) -> list[RankedParticipant]:
 
 @dataclass(frozen=True)
 class _View:
-    """A ranking's public or staff view: everyone in order, each one's place, and their points most first."""
+    """A ranking's public or staff view: everyone in order (most points first) and each one's place."""
 
     rows: tuple[RankedParticipant, ...]
     place: dict[int, int]
-    #: Negated, so that ``bisect_left`` counts the people with more points than a given number.
-    negated_points: list[int]
 
     @classmethod
     def of(cls, rows) -> _View:
         ranked = tuple(_ranked(rows))
-        return cls(ranked, {row.participant_id: index for index, row in enumerate(ranked)}, [-row.points for row in ranked])
+        return cls(ranked, {row.participant_id: index for index, row in enumerate(ranked)})
+
+    def ahead_of(self, points: int) -> int:
+        """Return how many have more than ``points``."""
+        return bisect_left(self.rows, -points, key=lambda row: -row.points)
 
 
 @dataclass
@@ -339,7 +341,7 @@ def own_rank(
     if mine is None:
         return None, len(view.rows)
     # Opted out: placed among the public for their own view.
-    return 1 + bisect_left(view.negated_points, -mine[2]), len(view.rows) + 1
+    return 1 + view.ahead_of(mine[2]), len(view.rows) + 1
 
 
 def own_standing(
