@@ -28,9 +28,10 @@ import zoneinfo
 from dataclasses import dataclass
 from typing import Any, Iterable, Sequence
 
-from sqlalchemy import Table, func, select, text
+from sqlalchemy import Table, bindparam, func, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
+from sqlalchemy.orm.attributes import set_committed_value
 
 from ledger import chain
 from ledger.activities import DAY_MINUTES, NotAllowed, Service, active_activities, category_of, check_service, on_line
@@ -254,9 +255,8 @@ def score_and_post_batch(
     insert_rows(session, Transaction.__table__, transaction_rows)
     insert_rows(session, Posting.__table__, posting_rows)
     _store_totals(session, running, touched_totals, accounts)
-    for account_id, (balance, version) in balances.items():
-        accounts[account_id].balance, accounts[account_id].version = balance, version
-    session.flush()  # the balances and chain heads
+    _store_balances(session, accounts, balances)
+    session.flush()  # the chain heads
     return points, minutes
 
 
@@ -469,21 +469,59 @@ def _store_totals(
     """Write the batch's people's period totals as they now stand (the batch holds their accounts' locks)."""
     if not keys:
         return
-    insert = postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
-    statement = insert(PeriodTotal)
+    rows = [
+        {
+            "account_id": account_id,
+            "period": period,
+            "starts_on": starts_on,
+            "org_id": accounts[account_id].org_id,
+            **running.totals[(account_id, period, starts_on)],
+        }
+        for account_id, period, starts_on in sorted(keys)
+    ]
+    table = PeriodTotal.__table__
+    if session.get_bind().dialect.name == "postgresql":
+        # One statement, so the standings trigger fires once a batch (migration e7a9c1d3f5b6), not once a row.
+        statement, parameters = postgresql.insert(table).from_select(list(rows[0]), select(_unnested(table, rows))), None
+    else:
+        statement, parameters = sqlite.insert(table), rows
     session.execute(
         statement.on_conflict_do_update(
-            index_elements=[PeriodTotal.account_id, PeriodTotal.period, PeriodTotal.starts_on],
+            index_elements=[table.c.account_id, table.c.period, table.c.starts_on],
             set_={name: statement.excluded[name] for name in PERIOD_TOTAL_COLUMNS},
         ),
-        [
-            {
-                "account_id": account_id,
-                "period": period,
-                "starts_on": starts_on,
-                "org_id": accounts[account_id].org_id,
-                **running.totals[(account_id, period, starts_on)],
-            }
-            for account_id, period, starts_on in sorted(keys)
-        ],
+        parameters,
     )
+
+
+def _store_balances(session: Session, accounts: dict[int, Account], balances: dict[int, list[int]]) -> None:
+    """Write the batch's accounts' new balances and versions, and mark the loaded accounts with them.
+
+    One statement on PostgreSQL; the ORM's flush wrote them row by row, about 200 ms for a batch of 1,000 people.
+    """
+    table = Account.__table__
+    rows = [
+        {"id": account_id, "balance": balance, "version": version}
+        for account_id, (balance, version) in sorted(balances.items())
+    ]
+    if session.get_bind().dialect.name == "postgresql":
+        new = _unnested(table, rows)
+        session.execute(update(table).where(table.c.id == new.c.id).values(balance=new.c.balance, version=new.c.version))
+    else:
+        session.execute(
+            update(table)
+            .where(table.c.id == bindparam("account_id"))
+            .values(balance=bindparam("new_balance"), version=bindparam("new_version")),
+            [{"account_id": row["id"], "new_balance": row["balance"], "new_version": row["version"]} for row in rows],
+        )
+    for row in rows:
+        account = accounts[row["id"]]
+        set_committed_value(account, "balance", row["balance"])
+        set_committed_value(account, "version", row["version"])
+
+
+def _unnested(table: Table, rows: list[dict[str, Any]]):
+    """Return ``rows`` as a PostgreSQL set of rows: ``unnest`` over one array a column, typed as ``table``'s columns."""
+    names = list(rows[0])
+    arrays = [bindparam(name, [row[name] for row in rows], type_=postgresql.ARRAY(table.c[name].type)) for name in names]
+    return func.unnest(*arrays).table_valued(*names).render_derived(name="batch")

@@ -14,11 +14,14 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from sqlalchemy import event, text
 
+from ledger.activities import Service
+from ledger.bulk import HistoryLine, import_history
 from ledger.db import db
-from ledger.models import OrgNode
+from ledger.models import AppUser, OrgNode
 from ledger.orgs import create_org_node
 from ledger.participants import register_employer_unit
 from ledger.rankings import STANDINGS_CACHE, Period, StandingsCache, _Standings, own_rank, ranking, set_ranking_opt_out
+from tests.activity_fixtures import at
 from tests.helpers import earn, participant_of, reverse, spend
 
 YEAR_2026 = Period(dt.date(2026, 1, 1), dt.date(2026, 12, 31))
@@ -108,12 +111,16 @@ OPERATIONS = st.one_of(
     st.tuples(st.just("opt out"), st.integers(0, 4), st.booleans()),
     st.tuples(st.just("rename in SQL"), st.integers(0, 4), st.integers(0, 9)),
     st.tuples(st.just("add points in SQL"), st.integers(0, 4), st.integers(-5, 5)),
+    st.tuples(st.just("import"), st.integers(0, 4), st.integers(1, 6)),
+    st.tuples(st.just("remove year total in SQL"), st.integers(0, 4), st.just(0)),
 )
 
 
 @settings(max_examples=6, deadline=None)
 @given(st.lists(OPERATIONS, min_size=1, max_size=12))
-def test_a_warm_cache_always_answers_what_the_totals_say(session, write, street, actor_id, make_volunteer, operations):
+def test_a_warm_cache_always_answers_what_the_totals_say(
+    session, write, street, actor_id, make_volunteer, default_rules, operations
+):
     community = write(
         lambda: (
             create_org_node(
@@ -163,6 +170,21 @@ def test_a_warm_cache_always_answers_what_the_totals_say(session, write, street,
                         "UPDATE period_total SET points_earned = points_earned + :points WHERE account_id = :id AND period = 'year'"
                     ),
                     {"points": amount, "id": account_id},
+                )
+            )
+        elif operation == "import":
+            # The bulk path, a half hour a step; the one who lives elsewhere is imported in their own community.
+            started_at = at("2026-07-01 09:00") + dt.timedelta(hours=step)
+            history = HistoryLine(
+                f"h{next(_keys)}",
+                street.other_community if person == 4 else community,
+                Service(pid, "patrol", started_at, started_at + dt.timedelta(minutes=30 * amount)),
+            )
+            write(lambda: import_history(session, actor=session.get(AppUser, actor_id), lines=[history]))
+        elif operation == "remove year total in SQL":
+            write(
+                lambda: session.execute(
+                    text("DELETE FROM period_total WHERE account_id = :id AND period = 'year'"), {"id": account_id}
                 )
             )
         for org_id in (community, street.street):
