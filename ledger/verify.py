@@ -11,8 +11,9 @@ rather than stopping at the first:
 * accounts: versions 1, 2, 3, … without gaps; each posting's balance-after is the running
   sum; no participant account ever below zero; the cached balance and version equal the
   postings'; all balances together sum to zero;
-* period totals: every participant's day and month totals of points earned, spent and
-  expired, service minutes and activities equal what the transactions add up to;
+* period totals: every participant's day, month and year totals of points earned, spent
+  and expired, service minutes and activities equal what the transactions add up to (in
+  bounded memory: past TOTALS_IN_MEMORY, the totals go to disk by account range);
 * the reward shelf: every counted stock equals the sum of its stock movements; every
   redemption's points are its quantity times the reward's price and what its ``redeem``
   transaction took from the participant; a redemption is cancelled exactly when its
@@ -26,9 +27,12 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import pickle
+import tempfile
+from bisect import bisect_right
 from dataclasses import dataclass, field
 from itertools import groupby
-from typing import Any, Iterator
+from typing import IO, Any, Iterator
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, aliased
@@ -57,6 +61,10 @@ CONTENT_COLUMNS = slice(6, 6 + len(chain.CONTENT_FIELDS))
 STREAM_BATCH = 10_000
 #: Problems kept per check before the rest are only counted, so one broken chain cannot flood the report.
 MAX_PROBLEMS_PER_CHECK = 50
+#: Expected period totals held in memory while the chains are read; past this many they go to disk.
+TOTALS_IN_MEMORY = 500_000
+#: Stored period totals compared at a time: the accounts are cut into ranges of at most about this many.
+TOTALS_PER_RANGE = 500_000
 
 
 @dataclass(frozen=True)
@@ -104,7 +112,7 @@ def verify_ledger(session: Session, *, checkpoint: dict | None = None) -> Verify
         for head in session.execute(select(ChainHead).execution_options(populate_existing=True)).scalars()
     }
     report.chains = len(heads)
-    expected_totals: dict[tuple[int, str, dt.date], dict[str, int]] = {}
+    expected_totals = _ExpectedTotals(_account_ranges(session))
     _verify_chains(session, heads, report, expected_totals)
     _verify_accounts(session, report)
     _verify_period_totals(session, expected_totals, report)
@@ -122,7 +130,7 @@ def _verify_chains(
     session: Session,
     heads: dict[int, ChainHead],
     report: VerifyReport,
-    expected_totals: dict[tuple[int, str, dt.date], dict[str, int]],
+    expected_totals: _ExpectedTotals,
 ) -> None:
     """Check every chain link by link, collecting the period totals the links add up to."""
     participant_accounts = set(
@@ -213,7 +221,7 @@ def _verify_chains(
         report.add(Problem("chain_head", "transactions on a chain that has no head", chain_id=chain_id))
 
 
-def _add_period_effects(expected, row, postings, participant_accounts) -> None:
+def _add_period_effects(expected: _ExpectedTotals, row, postings, participant_accounts) -> None:
     if row.reverses_id is not None and row.reversed_kind is None:
         return  # a reversal of nothing: reported above, and it counts in no period
     effects = period_effects(
@@ -226,34 +234,117 @@ def _add_period_effects(expected, row, postings, participant_accounts) -> None:
         ),
     )
     for account_id, changes in effects.items():
+        changed = [changes[name] for name in PERIOD_TOTAL_COLUMNS]
         for period, starts_on in period_starts(row.business_date):
-            totals = expected.setdefault((account_id, period, starts_on), dict.fromkeys(PERIOD_TOTAL_COLUMNS, 0))
-            for name, change in changes.items():
-                totals[name] += change
+            expected.add((account_id, period, starts_on), changed)
 
 
-def _verify_period_totals(
-    session: Session, expected: dict[tuple[int, str, dt.date], dict[str, int]], report: VerifyReport
-) -> None:
-    """Check every stored day and month total against what the postings add up to."""
-    zero = dict.fromkeys(PERIOD_TOTAL_COLUMNS, 0)
+def _account_ranges(session: Session) -> list[int]:
+    """Return the first account id of each range after the first; a range holds at most TOTALS_PER_RANGE stored totals.
+
+    A range holds more only when one account alone has more.
+    """
+    boundaries, in_range = [], 0
+    query = select(PeriodTotal.account_id, func.count()).group_by(PeriodTotal.account_id).order_by(PeriodTotal.account_id)
+    for account_id, count in _stream(session, query):
+        if in_range and in_range + count > TOTALS_PER_RANGE:
+            boundaries.append(account_id)
+            in_range = 0
+        in_range += count
+    return boundaries
+
+
+class _ExpectedTotals:
+    """The day, month and year totals the links add up to, by account range, in bounded memory.
+
+    A district's ledger holds tens of millions of period totals, too many to hold at once.
+    They add up in memory until there are TOTALS_IN_MEMORY of them; then they are set aside
+    on disk, each in the file of its account's range, and added up again one range at a time.
+    """
+
+    def __init__(self, boundaries: list[int]):
+        #: The first account id of each range after the first.
+        self.boundaries = boundaries
+        self.adding: dict[tuple[int, str, dt.date], list[int]] = {}
+        self.set_aside: dict[int, IO[bytes]] = {}
+
+    def add(self, key: tuple[int, str, dt.date], changes: list[int]) -> None:
+        totals = self.adding.get(key)
+        if totals is None:
+            self.adding[key] = list(changes)
+            if len(self.adding) >= TOTALS_IN_MEMORY:
+                self._set_aside()
+        else:
+            for index, change in enumerate(changes):
+                totals[index] += change
+
+    def _set_aside(self) -> None:
+        by_range: dict[int, list] = {}
+        for key, totals in self.adding.items():
+            by_range.setdefault(bisect_right(self.boundaries, key[0]), []).append((key, totals))
+        for index, items in by_range.items():
+            if index not in self.set_aside:
+                self.set_aside[index] = tempfile.TemporaryFile()
+            pickle.dump(items, self.set_aside[index], protocol=pickle.HIGHEST_PROTOCOL)
+        self.adding = {}
+
+    def by_range(self) -> Iterator[tuple[int | None, int | None, dict[tuple[int, str, dt.date], list[int]]]]:
+        """Yield each range's lowest and past-highest account id (``None``: unbounded) and its totals, added up."""
+        if not self.set_aside:
+            # Everything fitted in memory: one range.
+            yield None, None, self.adding
+            return
+        self._set_aside()
+        bounds = [None, *self.boundaries, None]
+        for index in range(len(bounds) - 1):
+            totals: dict[tuple[int, str, dt.date], list[int]] = {}
+            aside = self.set_aside.pop(index, None)
+            if aside is not None:
+                with aside:
+                    aside.seek(0)
+                    for key, changes in _pickled_lists(aside):
+                        added = totals.setdefault(key, [0] * len(changes))
+                        for position, change in enumerate(changes):
+                            added[position] += change
+            yield bounds[index], bounds[index + 1], totals
+
+
+def _pickled_lists(source: IO[bytes]) -> Iterator[Any]:
+    while True:
+        try:
+            yield from pickle.load(source)
+        except EOFError:
+            return
+
+
+def _verify_period_totals(session: Session, expected: _ExpectedTotals, report: VerifyReport) -> None:
+    """Check every stored day, month and year total against what the postings add up to, one account range at a time."""
+    zero = [0] * len(PERIOD_TOTAL_COLUMNS)
     columns = [getattr(PeriodTotal, name) for name in PERIOD_TOTAL_COLUMNS]
-    stored_keys = set()
-    query = select(PeriodTotal.account_id, PeriodTotal.period, PeriodTotal.starts_on, *columns)
-    for account_id, period, starts_on, *values in _stream(session, query):
-        key = (account_id, period, starts_on)
-        stored_keys.add(key)
-        stored = dict(zip(PERIOD_TOTAL_COLUMNS, values))
-        if stored != expected.get(key, zero):
-            report.add(_period_problem(key, stored, expected.get(key, zero)))
-    for key in expected.keys() - stored_keys:
-        if expected[key] != zero:
-            report.add(_period_problem(key, zero, expected[key]))
+    for lowest, past_highest, totals in expected.by_range():
+        query = select(PeriodTotal.account_id, PeriodTotal.period, PeriodTotal.starts_on, *columns)
+        if lowest is not None:
+            query = query.where(PeriodTotal.account_id >= lowest)
+        if past_highest is not None:
+            query = query.where(PeriodTotal.account_id < past_highest)
+        stored_keys = set()
+        for account_id, period, starts_on, *stored in _stream(session, query):
+            key = (account_id, period, starts_on)
+            stored_keys.add(key)
+            if stored != totals.get(key, zero):
+                report.add(_period_problem(key, stored, totals.get(key, zero)))
+        for key in totals.keys() - stored_keys:
+            if totals[key] != zero:
+                report.add(_period_problem(key, zero, totals[key]))
 
 
-def _period_problem(key, stored: dict[str, int], expected: dict[str, int]) -> Problem:
+def _period_problem(key, stored: list[int], expected: list[int]) -> Problem:
     account_id, period, starts_on = key
-    differences = ", ".join(f"{name} {stored[name]} (postings say {expected[name]})" for name in stored if stored[name] != expected[name])
+    differences = ", ".join(
+        f"{name} {was} (postings say {should})"
+        for name, was, should in zip(PERIOD_TOTAL_COLUMNS, stored, expected)
+        if was != should
+    )
     return Problem("period_total", f"{period} from {starts_on.isoformat()}: {differences}", account_id=account_id)
 
 

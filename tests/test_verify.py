@@ -7,10 +7,11 @@ import json
 import pytest
 from sqlalchemy import select
 
+from ledger import verify
+from ledger.errors import InvalidInput
 from ledger.models import Posting, Transaction, utc_now
 from ledger.transactions import period_effects, period_starts
 from ledger.verify import parse_checkpoint, take_checkpoint, verify_ledger
-from ledger.errors import InvalidInput
 from tests.helpers import reverse, spend, tamper
 
 
@@ -80,6 +81,37 @@ def test_an_edited_period_total_is_found(app, session, history):
     [problem] = verify_ledger(session).problems
     assert (problem.check, problem.account_id) == ("period_total", account_id)
     assert "points_spent 22 (postings say 15)" in problem.message
+
+
+@pytest.mark.parametrize("in_memory, per_range", [(1, 1), (3, 2), (4, 10)])
+def test_period_totals_set_aside_on_disk_by_account_range_are_checked_the_same(
+    app, session, history, make_volunteer, monkeypatch, in_memory, per_range
+):
+    here, there = (
+        session.scalar(select(Posting.account_id).where(Posting.transaction_id == history[index], Posting.amount > 0))
+        for index in (0, 1)
+    )
+    idle = make_volunteer()  # no postings, so no totals
+    tamper(
+        app,
+        f"UPDATE period_total SET points_spent = points_spent + 7 WHERE account_id = {here} AND period = 'month'",
+        f"DELETE FROM period_total WHERE account_id = {there} AND period = 'year'",
+        (
+            "INSERT INTO period_total (account_id, period, starts_on, org_id, points_earned, points_spent, points_expired, "
+            f"service_minutes, activity_count) SELECT id, 'day', '2026-01-05', org_id, 3, 0, 0, 0, 0 FROM account WHERE id = {idle}"
+        ),
+    )
+    in_one_go = verify_ledger(session).problems
+    monkeypatch.setattr(verify, "TOTALS_IN_MEMORY", in_memory)
+    monkeypatch.setattr(verify, "TOTALS_PER_RANGE", per_range)
+
+    problems = verify_ledger(session).problems
+    assert sorted((p.account_id, p.message) for p in problems) == sorted((p.account_id, p.message) for p in in_one_go)
+    assert {(p.check, p.account_id, p.message.split()[0]) for p in problems} == {
+        ("period_total", here, "month"),
+        ("period_total", there, "year"),
+        ("period_total", idle, "day"),
+    }
 
 
 def test_an_edited_cached_balance_is_found(app, session, history):
