@@ -158,11 +158,15 @@ def _check_category(category: object) -> Category:
         raise InvalidInput(f"must be one of {', '.join(Category)}", field="category") from None
 
 
-def _totals_query(*, org: OrgNode, category: Category, period: Period):
-    """Return the query of ``(id, display_name, ranking_opt_out, points, minutes)`` of everyone in the ranking."""
+def _totals_query(*, org_ids, category: Category, period: Period):
+    """Return the query of ``(org_id, id, display_name, ranking_opt_out, points, minutes)`` of everyone ranked in ``org_ids``.
+
+    ``org_ids`` is a list of ids or a query of them; a person's totals all carry their account's org.
+    """
     grain = period.grain()
     return (
         select(
+            PeriodTotal.org_id,
             Participant.id,
             Participant.display_name,
             Participant.ranking_opt_out,
@@ -174,11 +178,10 @@ def _totals_query(*, org: OrgNode, category: Category, period: Period):
         .where(
             PeriodTotal.period == grain,
             PeriodTotal.starts_on.between(period.start, period.end),
-            # A subquery, not the ids as values: with a list PostgreSQL hashes every account instead.
-            PeriodTotal.org_id.in_(subtree_ids(org)),
+            PeriodTotal.org_id.in_(org_ids),
             category_filter(category),
         )
-        .group_by(Participant.id, Participant.display_name, Participant.ranking_opt_out)
+        .group_by(PeriodTotal.org_id, Participant.id, Participant.display_name, Participant.ranking_opt_out)
     )
 
 
@@ -236,8 +239,9 @@ class StandingsCache:
 
     A kept ranking is used only when every org of the subtree carries the token it had when
     the ranking was read (``StandingsVersion``: triggers change it on every write a ranking
-    reads, whatever process makes it). Bounded by the number of people held; the rankings
-    used longest ago go first.
+    reads, whatever process makes it). Each org's own people are kept too, under its token
+    alone, so that after a write a subtree's ranking reads again only the orgs it moved.
+    Bounded by the number of people held; the entries used longest ago go first.
     """
 
     def __init__(self, max_people: int):
@@ -247,20 +251,29 @@ class StandingsCache:
         self._lock = threading.Lock()
 
     def get(self, key: tuple, tokens: tuple, compute: Callable[[], _Standings]) -> _Standings:
+        """Return what is kept under ``key`` with ``tokens``, or compute it and keep it."""
+        kept = self.kept(key, tokens)
+        if kept is None:
+            kept = compute()
+            self.keep(key, tokens, kept)
+        return kept
+
+    def kept(self, key: tuple, tokens: tuple) -> _Standings | None:
         with self._lock:
             kept = self._entries.get(key)
-            if kept is not None and kept[0] == tokens:
-                self._entries.move_to_end(key)
-                return kept[1]
-        computed = compute()
+            if kept is None or kept[0] != tokens:
+                return None
+            self._entries.move_to_end(key)
+            return kept[1]
+
+    def keep(self, key: tuple, tokens: tuple, standings: _Standings) -> None:
         with self._lock:
             self._forget(key)
-            if len(computed.people) <= self.max_people:
-                self._entries[key] = (tokens, computed)
-                self._people += len(computed.people)
+            if len(standings.people) <= self.max_people:
+                self._entries[key] = (tokens, standings)
+                self._people += len(standings.people)
                 while self._people > self.max_people:
                     self._forget(next(iter(self._entries)))
-        return computed
 
     def clear(self) -> None:
         with self._lock:
@@ -273,13 +286,14 @@ class StandingsCache:
             self._people -= len(kept[1].people)
 
 
-#: A district's ranking holds 200,000 people at about 600 bytes each with both views.
-STANDINGS_CACHE = StandingsCache(max_people=300_000)
+#: A district's ranking holds 200,000 people at about 600 bytes each with both views, and its orgs' entries
+#: the same people again at about 150 bytes.
+STANDINGS_CACHE = StandingsCache(max_people=500_000)
 
 
 def _standings(session: Session, *, org: OrgNode, category: Category, period: Period) -> _Standings:
     """Return everyone in the ranking of ``category`` in ``org``'s subtree for ``period``, kept or read afresh."""
-    # The tokens are read before the totals, so a kept ranking is never older than its tokens.
+    # The tokens are read before the totals, so nothing is kept under a token older than what it holds.
     tokens = tuple(
         (org_id, token)
         for org_id, token in session.execute(
@@ -289,13 +303,27 @@ def _standings(session: Session, *, org: OrgNode, category: Category, period: Pe
             .order_by(OrgNode.id)
         )
     )
+    ranked = (session.get_bind().url.render_as_string(), category, period.start, period.end)
 
     def read() -> _Standings:
-        query = _totals_query(org=org, category=category, period=period)
-        return _Standings([(pid, name, opted_out, points or 0, minutes or 0) for pid, name, opted_out, points, minutes in session.execute(query)])
+        # A person's totals all carry one org, their account's: a subtree's people are its orgs' people.
+        people_of = {org_id: STANDINGS_CACHE.kept(("org", org_id, *ranked), (token,)) for org_id, token in tokens}
+        moved = [org_id for org_id, people in people_of.items() if people is None]
+        if moved:
+            # A subquery when every org moved: with a long list of ids PostgreSQL hashes every account instead.
+            org_ids = subtree_ids(org) if len(moved) == len(tokens) else moved
+            read_now: dict[int, list] = {org_id: [] for org_id in moved}
+            for org_id, pid, name, opted_out, points, minutes in session.execute(
+                _totals_query(org_ids=org_ids, category=category, period=period)
+            ):
+                read_now[org_id].append((pid, name, opted_out, points or 0, minutes or 0))
+            for org_id, token in tokens:
+                if org_id in read_now:
+                    people_of[org_id] = _Standings(read_now[org_id])
+                    STANDINGS_CACHE.keep(("org", org_id, *ranked), (token,), people_of[org_id])
+        return _Standings([person for org_id, _ in tokens for person in people_of[org_id].people])
 
-    key = (session.get_bind().url.render_as_string(), org.id, category, period.start, period.end)
-    return STANDINGS_CACHE.get(key, tokens, read)
+    return STANDINGS_CACHE.get(("subtree", org.id, *ranked), tokens, read)
 
 
 def totals_in(session: Session, *, org: OrgNode, category: Category, period: Period, public: bool):

@@ -103,6 +103,35 @@ def test_a_kept_ranking_is_answered_with_one_statement_until_a_write_changes_its
     assert [row.points for row in page.rows] == [60, 50, 30]
 
 
+def test_after_a_write_a_ranking_reads_again_only_the_totals_of_the_org_it_moved(
+    session, write, street, actor_id, make_volunteer
+):
+    here, there = make_volunteer(), make_volunteer(org_id=street.other_community)
+    write(lambda: earn(session, actor_id, street.community, here, 30, dt.date(2026, 3, 2)))
+    write(lambda: earn(session, actor_id, street.other_community, there, 50, dt.date(2026, 3, 2)))
+    whole_street = session.get(OrgNode, street.street)
+    ranking(session, org=whole_street, category="volunteer", period=YEAR_2026, public=False)
+
+    write(lambda: earn(session, actor_id, street.community, here, 40, dt.date(2026, 3, 3)))
+    statements = []
+    listener = lambda _conn, _cursor, sql, parameters, *_: statements.append((sql, parameters))  # noqa: E731
+    event.listen(db.engine, "before_cursor_execute", listener)
+    try:
+        page = ranking(session, org=whole_street, category="volunteer", period=YEAR_2026, public=False)
+    finally:
+        event.remove(db.engine, "before_cursor_execute", listener)
+
+    assert [(row.participant_id, row.points) for row in page.rows] == [
+        (participant_of(session, here), 70),
+        (participant_of(session, there), 50),
+    ]
+    [(_, parameters)] = [(sql, parameters) for sql, parameters in statements if "FROM period_total" in sql]
+    orgs = set(vars(street).values())
+    assert {value for value in (parameters.values() if isinstance(parameters, dict) else parameters) if value in orgs} == {
+        street.grid
+    }
+
+
 OPERATIONS = st.one_of(
     st.tuples(st.just("earn"), st.integers(0, 4), st.integers(1, 40)),
     st.tuples(st.just("earn elsewhere"), st.integers(0, 4), st.integers(1, 40)),
