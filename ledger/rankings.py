@@ -19,6 +19,7 @@ from bisect import bisect_left
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 from sqlalchemy import exists, func, select
 from sqlalchemy.orm import Session, aliased
@@ -113,8 +114,9 @@ def parse_period(text: str, *, field: str = "period") -> Period:
     raise InvalidInput("must be a year (2026), a month (2026-03), a quarter (2026Q1) or days (2026-03-01..2026-03-15)", field=field)
 
 
-@dataclass(frozen=True, slots=True)
-class RankedParticipant:
+class RankedParticipant(NamedTuple):
+    """One row of a ranking (a tuple: a street's ranking makes tens of thousands at a time)."""
+
     rank: int
     participant_id: int
     name: str
