@@ -661,6 +661,8 @@ class Activity(db.Model):
         CheckConstraint(_in("source", ActivitySource), name="source"),
         CheckConstraint("(corrects_id IS NULL) = (correction_reason IS NULL)", name="correction_has_reason"),
         Index("ix_activity_participant_started", "participant_id", "started_at"),
+        # A history import looks for its references by user, in every org (ledger.bulk._already_imported).
+        Index("ix_activity_recorded_by_id_idempotency_key", "recorded_by_id", "idempotency_key"),
     )
 
     id: Mapped[int] = mapped_column(BigIntId, primary_key=True)
