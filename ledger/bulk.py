@@ -35,6 +35,7 @@ from sqlalchemy.orm.attributes import set_committed_value
 
 from ledger import chain
 from ledger.activities import DAY_MINUTES, NotAllowed, Service, active_activities, category_of, check_service, on_line
+from ledger.db import among
 from ledger.errors import IdempotencyConflict, InvalidInput, NotFound
 from ledger.models import (
     Account,
@@ -295,7 +296,7 @@ def _already_imported(session: Session, actor: AppUser, lines: Sequence[HistoryL
         for key, digest in session.execute(
             select(Activity.idempotency_key, Activity.request_digest).where(
                 Activity.recorded_by_id == actor.id,
-                Activity.idempotency_key.in_([line.idempotency_key for line in lines]),
+                among(session, Activity.idempotency_key, [line.idempotency_key for line in lines]),
             )
         )
     }
@@ -318,7 +319,7 @@ def _people(session: Session, participant_ids: set[int]) -> dict[int, _Person]:
         .join(Account, Account.participant_id == Participant.id)
         .join(OrgNode, OrgNode.id == Participant.org_id)
         .outerjoin(PartyMember, PartyMember.participant_id == Participant.id)
-        .where(Participant.id.in_(participant_ids))
+        .where(among(session, Participant.id, participant_ids))
     )
     return {participant_id: _Person(*rest) for participant_id, *rest in rows}
 
@@ -392,7 +393,7 @@ def _running_totals(
     columns = [getattr(PeriodTotal, name) for name in PERIOD_TOTAL_COLUMNS]
     rows = session.execute(
         select(PeriodTotal.account_id, PeriodTotal.period, PeriodTotal.starts_on, *columns).where(
-            PeriodTotal.account_id.in_(account_ids),
+            among(session, PeriodTotal.account_id, account_ids),
             (PeriodTotal.period == PeriodKind.DAY) & PeriodTotal.starts_on.between(first, last)
             | (PeriodTotal.period != PeriodKind.DAY)
             & PeriodTotal.starts_on.between(first.replace(month=1, day=1), last.replace(month=12, day=31)),

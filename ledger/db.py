@@ -14,16 +14,17 @@ from __future__ import annotations
 
 import random
 import time
-from typing import Callable, TypeVar
+from typing import Callable, Iterable, TypeVar
 
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from flask import current_app
 from flask_sqlalchemy import SQLAlchemy
-from sqlalchemy import BigInteger, MetaData, cast, event, func, text
+from sqlalchemy import BigInteger, MetaData, any_, bindparam, cast, event, func, text
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import DBAPIError, SQLAlchemyError
-from sqlalchemy.orm import DeclarativeBase
+from sqlalchemy.orm import DeclarativeBase, Session
 
 from ledger.errors import RetryLimitReached
 
@@ -55,6 +56,20 @@ _TRANSIENT_SQLITE_ERRORS = {"SQLITE_BUSY", "SQLITE_BUSY_SNAPSHOT", "SQLITE_LOCKE
 def integer_sum(column):
     """Sum integers as an integer: PostgreSQL sums BIGINT as NUMERIC, which reaches Python as Decimal."""
     return cast(func.coalesce(func.sum(column), 0), BigInteger)
+
+
+def among(session: Session, column, values: Iterable):
+    """Return ``column IN values``; on PostgreSQL ``column = ANY(array)``, one parameter however many values.
+
+    psycopg prepares a statement it has run five times, and PostgreSQL may then plan it once for
+    any parameters: a list of 10,000 placeholders was then searched item by item for every row of
+    a sequential scan (minutes a batch), where an array keeps to the index. One parameter also
+    spares psycopg from splitting 10,000 placeholders out of the statement's text.
+    """
+    values = list(values)
+    if session.get_bind().dialect.name == "postgresql":
+        return column == any_(bindparam(None, values, type_=postgresql.ARRAY(column.type)))
+    return column.in_(values)
 
 
 def init_app(app) -> None:

@@ -34,6 +34,7 @@ from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 
 from ledger import chain
+from ledger.db import among
 from ledger.errors import (
     AlreadyReversed,
     IdempotencyConflict,
@@ -353,7 +354,7 @@ def _lock_rows(session: Session, model: type, key, keys: Iterable[int]) -> dict[
     missing = [value for value in wanted if (model, value) not in locks]
     if missing:
         for row in session.execute(
-            select(model).where(key.in_(missing)).order_by(key).with_for_update().execution_options(populate_existing=True)
+            select(model).where(among(session, key, missing)).order_by(key).with_for_update().execution_options(populate_existing=True)
         ).scalars():
             locks[model, getattr(row, key.key)] = row
     return {value: locks[model, value] for value in wanted if (model, value) in locks}
