@@ -20,7 +20,7 @@ from typing import Callable, Iterator
 from flask import Flask
 from sqlalchemy import func, select
 
-from bench.dataset import ZONE, District
+from bench.dataset import SLOT_STARTS, ZONE, District
 from bench.raw import Raw
 from ledger.activities import Service, record_activity
 from ledger.bulk import HistoryLine, import_history
@@ -77,9 +77,15 @@ class Bench:
         self._slots: dict[int, Iterator[tuple[int, int, int]]] = {}
 
     def _first_free_night(self) -> dt.date:
-        """Return the latest night no earlier run recorded service in (every run's service is the staff user's)."""
+        """Return the latest night no earlier run, nor anyone by hand, recorded service in.
+
+        The history's service starts at 07:00 at the earliest, so whatever starts before is a run's.
+        """
+        if self.backend != "postgresql":
+            return self.district.last_day  # a new SQLite file each run
+        local_hour = func.extract("hour", func.timezone(ZONE.key, Activity.started_at))
         earliest = db.session.execute(
-            select(func.min(Activity.started_at)).where(Activity.recorded_by_id == self.district.staff_id)
+            select(func.min(Activity.started_at)).where(local_hour < SLOT_STARTS[0].hour)
         ).scalar_one()
         if earliest is None:
             return self.district.last_day
