@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import os
 import secrets
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -155,3 +158,21 @@ def test_create_app_without_ledger_env_or_secret_key_refuses_to_start(monkeypatc
     monkeypatch.setenv("LEDGER_DATABASE_URL", f"sqlite:///{tmp_path / 'ledger.sqlite3'}")
     with pytest.raises(ConfigurationError, match="SECRET_KEY"):
         ledger.create_app()
+
+
+@pytest.mark.parametrize("arguments", [["verify"], ["--help"]])
+def test_the_command_says_what_production_lacks_in_one_line_without_a_traceback(tmp_path, arguments):
+    environment = {
+        name: value for name, value in os.environ.items() if name not in ("LEDGER_ENV", "FLASK_APP", *SECRET_NAMES)
+    }
+    environment["LEDGER_DATABASE_URL"] = f"sqlite:///{tmp_path / 'ledger.sqlite3'}"
+    done = subprocess.run(
+        [sys.executable, "-c", "from ledger.cli import main; main()", *arguments],
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert "Error: SECRET_KEY must be set" in done.stderr
+    assert "Traceback" not in done.stderr + done.stdout
+    assert (done.returncode != 0) == (arguments == ["verify"])

@@ -8,7 +8,7 @@ live in one module per concern; each module lists its commands in ``COMMANDS``.
 
 from __future__ import annotations
 
-from flask.cli import FlaskGroup
+from flask.cli import FlaskGroup, NoAppException
 
 from ledger.cli import bulk, certificates, core, expiry, exports, imports, orders, rules, shelf, standings, users
 
@@ -23,6 +23,15 @@ def init_app(app) -> None:
 
 def main() -> None:
     """Entry point of the ``ledger`` console script."""
-    from ledger import create_app
+    FlaskGroup(create_app=_configured_app, help="The volunteer points ledger.")(prog_name="ledger")
 
-    FlaskGroup(create_app=create_app, help="The volunteer points ledger.")(prog_name="ledger")
+
+def _configured_app():
+    """Create the app; a configuration it refuses is said in one line, as Flask says an app it cannot find."""
+    from ledger import create_app
+    from ledger.errors import ConfigurationError
+
+    try:
+        return create_app()
+    except ConfigurationError as error:
+        raise NoAppException(str(error)) from None
