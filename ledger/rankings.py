@@ -319,10 +319,10 @@ def _standings(session: Session, *, org: OrgNode, category: Category, period: Pe
                 _totals_query(org_ids=org_ids, category=category, period=period)
             ):
                 read_now[org_id].append((pid, name, opted_out, points or 0, minutes or 0))
-            for org_id, token in tokens:
-                if org_id in read_now:
-                    people_of[org_id] = _Standings(read_now[org_id])
-                    STANDINGS_CACHE.keep(("org", org_id, *ranked), (token,), people_of[org_id])
+            token_of = dict(tokens)
+            for org_id, people in read_now.items():
+                people_of[org_id] = _Standings(people)
+                STANDINGS_CACHE.keep(("org", org_id, *ranked), (token_of[org_id],), people_of[org_id])
         return _Standings([person for org_id, _ in tokens for person in people_of[org_id].people])
 
     return STANDINGS_CACHE.get(("subtree", org.id, *ranked), tokens, read)

@@ -59,13 +59,17 @@ def _token_of(session, org_id):
 
 
 class _Statements:
-    """Count the statements the session's engine runs."""
+    """Keep the statements the session's engine runs, with their parameters."""
 
     def __init__(self, engine):
-        self.engine, self.count = engine, 0
+        self.engine, self.seen = engine, []
 
-    def _seen(self, *_):
-        self.count += 1
+    @property
+    def count(self) -> int:
+        return len(self.seen)
+
+    def _seen(self, _connection, _cursor, sql, parameters, *_):
+        self.seen.append((sql, parameters))
 
     def __enter__(self):
         event.listen(self.engine, "before_cursor_execute", self._seen)
@@ -113,19 +117,14 @@ def test_after_a_write_a_ranking_reads_again_only_the_totals_of_the_org_it_moved
     ranking(session, org=whole_street, category="volunteer", period=YEAR_2026, public=False)
 
     write(lambda: earn(session, actor_id, street.community, here, 40, dt.date(2026, 3, 3)))
-    statements = []
-    listener = lambda _conn, _cursor, sql, parameters, *_: statements.append((sql, parameters))  # noqa: E731
-    event.listen(db.engine, "before_cursor_execute", listener)
-    try:
+    with _Statements(db.engine) as statements:
         page = ranking(session, org=whole_street, category="volunteer", period=YEAR_2026, public=False)
-    finally:
-        event.remove(db.engine, "before_cursor_execute", listener)
 
     assert [(row.participant_id, row.points) for row in page.rows] == [
         (participant_of(session, here), 70),
         (participant_of(session, there), 50),
     ]
-    [(_, parameters)] = [(sql, parameters) for sql, parameters in statements if "FROM period_total" in sql]
+    [(_, parameters)] = [(sql, parameters) for sql, parameters in statements.seen if "FROM period_total" in sql]
     orgs = set(vars(street).values())
     assert {value for value in (parameters.values() if isinstance(parameters, dict) else parameters) if value in orgs} == {
         street.grid
