@@ -11,6 +11,7 @@ writes, :mod:`ledger.api.idempotency`), serialise. Errors are RFC 9457 problem d
 from __future__ import annotations
 
 import json
+from functools import cache
 
 from flask import Blueprint, current_app, request, send_from_directory
 from flask_smorest import Api
@@ -103,6 +104,43 @@ def _refuse_duplicate_query_parameters():
     return None
 
 
+def _refuse_unknown_query_parameters():
+    """Refuse a query parameter the endpoint does not take, naming it and those it does.
+
+    webargs drops unknown query parameters, and an endpoint without a query schema never looks:
+    ``?perod=2025`` would answer for this year as if it had been understood.
+    """
+    if not request.path.startswith("/api/") or not request.args or request.endpoint is None:
+        return None
+    taken = _query_parameters(request.endpoint, request.method)
+    unknown = [name for name in request.args if name not in taken]
+    if not unknown:
+        return None
+    accepted = f"takes: {', '.join(sorted(taken))}" if taken else "takes no query parameters"
+    return problem(
+        422,
+        "invalid_input",
+        f"unknown query parameter {unknown[0]!r}; this endpoint {accepted}",
+        errors={f"query.{name}": ["Unknown field."] for name in unknown},
+    )
+
+
+@cache
+def _query_parameters(endpoint: str, method: str) -> frozenset[str]:
+    """Return the names of the query parameters the view of ``endpoint`` parses for ``method``."""
+    view = current_app.view_functions[endpoint]
+    # Flask answers HEAD with the GET view.
+    method = "get" if method == "HEAD" else method.lower()
+    handler = getattr(view.view_class, method, None) if hasattr(view, "view_class") else view
+    declared = getattr(handler, "_apidoc", {}).get("arguments", {}).get("parameters", [])
+    names = set()
+    for argument in declared:
+        if argument["in"] == "query":
+            schema = argument["schema"]() if isinstance(argument["schema"], type) else argument["schema"]
+            names.update(field.data_key or name for name, field in schema.fields.items() if not field.dump_only)
+    return frozenset(names)
+
+
 def _refuse_nul_characters():
     """Refuse text with NUL characters: no field needs one, and PostgreSQL cannot store one."""
     if not request.path.startswith("/api/"):
@@ -129,5 +167,6 @@ def init_app(app) -> None:
         api.register_blueprint(blueprint)
     app.register_blueprint(swagger_files)
     app.before_request(_refuse_duplicate_query_parameters)
+    app.before_request(_refuse_unknown_query_parameters)
     app.before_request(_refuse_nul_characters)
     problems.init_app(app)
