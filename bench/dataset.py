@@ -283,6 +283,17 @@ def _batches(lines: Iterator[HistoryLine], size: int) -> Iterator[list[HistoryLi
         yield batch
 
 
+def _last_whole_day(session) -> dt.date:
+    """Return the last day of the history every importer finished.
+
+    Importers walk the days in order, each through its own communities' chains, and a build
+    stopped early leaves each mid-way through a day of its own: every chain's history is whole
+    up to the day before the earliest of the chains' last days. "This year" is that day's year.
+    """
+    last_days = select(func.max(Transaction.business_date).label("last_day")).group_by(Transaction.chain_id).subquery()
+    return session.execute(select(func.min(last_days.c.last_day))).scalar_one() - dt.timedelta(days=1)
+
+
 def find() -> District:
     """Return the district an earlier run built (and kept) in the current app's database."""
     session = db.session
@@ -306,7 +317,6 @@ def find() -> District:
         staff_id=user(STAFF),
         # The history starts where the district's rules do (see _tree).
         first_day=session.execute(select(func.min(RuleSetVersion.effective_from)).where(RuleSetVersion.org_id == district.id)).scalar_one(),
-        # A build stopped early ends before yesterday: measure "this year" as the history's last.
-        last_day=session.execute(select(func.max(Transaction.business_date))).scalar_one(),
+        last_day=_last_whole_day(session),
         entries=session.execute(select(func.sum(ChainHead.seq))).scalar_one(),
     )
