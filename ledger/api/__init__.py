@@ -112,7 +112,7 @@ def _refuse_unknown_query_parameters():
     """
     if not request.path.startswith("/api/") or not request.args or request.endpoint is None:
         return None
-    taken = _query_parameters(request.endpoint, request.method)
+    taken = _query_parameters(current_app.view_functions[request.endpoint], request.method)
     unknown = [name for name in request.args if name not in taken]
     if not unknown:
         return None
@@ -126,9 +126,8 @@ def _refuse_unknown_query_parameters():
 
 
 @cache
-def _query_parameters(endpoint: str, method: str) -> frozenset[str]:
-    """Return the names of the query parameters the view of ``endpoint`` parses for ``method``."""
-    view = current_app.view_functions[endpoint]
+def _query_parameters(view, method: str) -> frozenset[str]:
+    """Return the names of the query parameters ``view`` parses for ``method``."""
     # Flask answers HEAD with the GET view.
     method = "get" if method == "HEAD" else method.lower()
     handler = getattr(view.view_class, method, None) if hasattr(view, "view_class") else view
