@@ -44,6 +44,7 @@ from ledger.activities import (
     report_own_service,
     review_report,
 )
+from ledger.annual import set_party_members_employed
 from ledger.db import integer_sum
 from ledger.errors import Conflict
 from ledger.events import Attendee, record_event
@@ -173,15 +174,17 @@ def _leaf_grids() -> dict[str, DemoCommunity]:
 
 LEAF_GRIDS = _leaf_grids()
 
-#: Employers of in-service party members, with unified social credit codes (check characters
-#: per GB 32100-2015), or None where the employer has not given one.
+#: Employers of in-service party members: name, unified social credit code (check characters
+#: per GB 32100-2015) or None where the employer has not given one, and how many in-service
+#: party members it says it has (its report-in rate is counted against that), or None where it
+#: has not said. Each has four of the demo's party members; most employ a few more.
 EMPLOYERS = (
-    ("示范区税务局", "11320102945807305F"),
-    ("示范区人民医院", "12320102215736816L"),
-    ("示范区第一中学", None),
-    ("中国工商银行示范区支行", "91320102MAJ70P6D0C"),
-    ("示范区城市建设投资集团有限公司", "91320102MA85XUQC1Y"),
-    ("示范区市场监督管理局", "113201022129972285"),
+    ("示范区税务局", "11320102945807305F", 6),
+    ("示范区人民医院", "12320102215736816L", 9),
+    ("示范区第一中学", None, None),
+    ("中国工商银行示范区支行", "91320102MAJ70P6D0C", 4),
+    ("示范区城市建设投资集团有限公司", "91320102MA85XUQC1Y", 7),
+    ("示范区市场监督管理局", "113201022129972285", 5),
 )
 
 #: Co-building units: (community code, name, kind, credit code or None, reported on).
@@ -1343,12 +1346,15 @@ class _Loader:
 
     def load_employers(self) -> None:
         district = self.orgs[DISTRICT_CODE]
-        for name, credit_code in EMPLOYERS:
-            self.employers[name] = self._ensure(
+        for name, credit_code, party_members_employed in EMPLOYERS:
+            employer = self._ensure(
                 "employer_units",
                 self._find(select(EmployerUnit).where(EmployerUnit.name == name)),
                 lambda: register_employer_unit(self.session, org=district, name=name, credit_code=credit_code),
             )
+            if party_members_employed is not None:
+                set_party_members_employed(self.session, employer_unit_id=employer.id, count=party_members_employed)
+            self.employers[name] = employer
 
     def load_units(self) -> None:
         for index, (community_code, name, unit_kind, credit_code, reported_on) in enumerate(CO_BUILDING_UNITS):

@@ -258,6 +258,7 @@ def test_demo_loads_a_street_with_the_promised_sizes_and_passbook_balances(sessi
     assert count(session, select(PartyMember)) >= 20
     assert count(session, select(PartyMember.employer_unit_id).distinct()) >= 5
     assert count(session, select(EmployerUnit)) >= 5
+    assert_employers_say_how_many_party_members_they_have_but_one(session)
     assert count(session, select(CoBuildingUnit)) >= 10
     assert set(session.execute(select(CoBuildingUnit.unit_kind)).scalars()) == set(UnitKind)
     both = select(PartyMember).join(Volunteer, Volunteer.participant_id == PartyMember.participant_id)
@@ -267,6 +268,18 @@ def test_demo_loads_a_street_with_the_promised_sizes_and_passbook_balances(sessi
     assert count(session, select(Activity)) == 0  # the street alone: its season is not loaded
     assert_summary_counts_the_tables(session, summary)
     assert_opening_balances_come_from_the_volunteers_community(session)
+
+
+def assert_employers_say_how_many_party_members_they_have_but_one(session) -> None:
+    """So that the annual evaluation shows report-in rates, and what it says where one is unknown."""
+    reported_in = dict(
+        session.execute(select(PartyMember.employer_unit_id, func.count()).group_by(PartyMember.employer_unit_id)).all()
+    )
+    employers = session.execute(select(EmployerUnit)).scalars().all()
+    assert [e.name for e in employers if e.party_members_employed is None] == ["示范区第一中学"]
+    for employer in employers:
+        assert employer.party_members_employed is None or employer.party_members_employed >= reported_in[employer.id]
+    assert any(e.party_members_employed is not None and e.party_members_employed > reported_in[e.id] for e in employers)
 
 
 def assert_opening_balances_come_from_the_volunteers_community(session) -> None:
