@@ -79,6 +79,36 @@ def test_a_write_without_an_idempotency_key_is_400(api):
     assert response.status_code == 400 and response.json["code"] == "idempotency_key_missing"
 
 
+#: POSTs that write nothing, or sign in and out: they take no Idempotency-Key.
+POSTS_WITHOUT_A_KEY = {
+    "/api/v1/auth/login",
+    "/api/v1/auth/logout",
+    "/api/v1/rule-sets/validate",
+    "/api/v1/rule-sets/simulate",
+    "/api/v1/verify",
+    "/api/v1/orgs/{org_id}/imports/{sheet_name}/check",
+}
+
+
+def test_every_write_without_a_key_is_400_before_its_body_is_read_and_only_writes_need_one(api, client):
+    document = client.get("/api/v1/openapi.json").json
+    posts = {path: operations for path, operations in document["paths"].items() if "post" in operations}
+    assert POSTS_WITHOUT_A_KEY <= set(posts)
+    for path in posts.keys() - {"/api/v1/auth/logout"}:  # signing out without a key: test_api_authorization
+        url = path
+        for parameter in posts[path].get("parameters", []):
+            schema = parameter["schema"]
+            url = url.replace("{" + parameter["name"] + "}", str(schema["enum"][0] if "enum" in schema else schema.get("minimum", 1)))
+        response = api.post(url, {"no_such_field": 1}, as_="admin", key=None)
+        if path in POSTS_WITHOUT_A_KEY:
+            assert response.json["code"] != "idempotency_key_missing", path
+        else:
+            assert response.status_code == 400 and response.json["code"] == "idempotency_key_missing", (path, response.json)
+            assert list(response.json["errors"]) == ["Idempotency-Key"], path
+    signed_out = api.post("/api/v1/orgs", {"no_such_field": 1}, as_=None, key=None)
+    assert signed_out.status_code == 401
+
+
 def test_a_retry_with_the_same_key_returns_the_first_response_and_writes_nothing(api, street):
     body = {"code": "C9", "name": "九社区", "kind": "community", "parent_id": street.street}
     first = api.post("/api/v1/orgs", body, as_="street", key="new-community")

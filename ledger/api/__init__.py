@@ -19,6 +19,7 @@ from swagger_ui_bundle import swagger_ui_path
 
 from ledger.api import auth, problems
 from ledger.api.health import health
+from ledger.api.idempotency import refuse_writes_without_a_key
 from ledger.api.problems import ProblemSchema, problem
 from ledger.api.resources import RESOURCE_BLUEPRINTS
 
@@ -168,4 +169,5 @@ def init_app(app) -> None:
     app.before_request(_refuse_duplicate_query_parameters)
     app.before_request(_refuse_unknown_query_parameters)
     app.before_request(_refuse_nul_characters)
+    app.before_request(refuse_writes_without_a_key)
     problems.init_app(app)

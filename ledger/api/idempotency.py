@@ -4,8 +4,9 @@ The first response to a key is stored with a digest of the request (method, path
 the same database transaction as the write itself, so a write and its stored answer commit
 or roll back together. A retry with the same key and the same request returns that response
 again, marked ``Idempotent-Replayed: true``, and writes nothing; the same key with another
-request is refused (422); a write without a key is refused (400). Keys are scoped to the
-user, and are handed down to the service as its own idempotency key.
+request is refused (422); a write without a key is refused (400), before its body is read, so
+a client fixing its request hears of the key first. Keys are scoped to the user, and are
+handed down to the service as its own idempotency key.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import hashlib
 import json
 from typing import Any, Callable
 
-from flask import Response, request
+from flask import Response, current_app, request
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
@@ -36,15 +37,45 @@ class IdempotencyKeyMissing(LedgerError):
     http_status = 400
 
 
-def idempotent_write(work: Callable[[Principal, str], Any], dump: Callable[[Any], dict], *, status: int = 201) -> Response:
-    """Run ``work(principal, key)`` once per Idempotency-Key and answer with ``dump`` of its result."""
-    principal = current_principal()
+def takes_no_idempotency_key(view: Callable) -> Callable:
+    """Mark a POST view that writes nothing (it checks, validates or simulates): it takes no Idempotency-Key."""
+    view.takes_no_idempotency_key = True
+    return view
+
+
+def refuse_writes_without_a_key() -> None:
+    """Refuse a POST that writes but carries no usable Idempotency-Key, before its body is parsed.
+
+    Every POST under ``/api/`` writes unless its view is marked :func:`takes_no_idempotency_key`,
+    so a new write needs a key without anyone remembering to ask for one. Signing in and out
+    take none. A signed-out caller hears that first.
+    """
+    if request.method != "POST" or not request.path.startswith("/api/") or request.endpoint is None:
+        return
+    if request.blueprint == "auth":
+        return
+    view = current_app.view_functions[request.endpoint]
+    handler = view.view_class.post if hasattr(view, "view_class") else view
+    if getattr(handler, "takes_no_idempotency_key", False):
+        return
+    current_principal()
+    _idempotency_key()
+
+
+def _idempotency_key() -> str:
     key = request.headers.get(HEADER, "")
     if not IDEMPOTENCY_KEY_PATTERN.fullmatch(key):
         raise IdempotencyKeyMissing(
             "send an Idempotency-Key header of 1 to 128 letters, digits and . _ : / @ + = -, new for each write",
             field=HEADER,
         )
+    return key
+
+
+def idempotent_write(work: Callable[[Principal, str], Any], dump: Callable[[Any], dict], *, status: int = 201) -> Response:
+    """Run ``work(principal, key)`` once per Idempotency-Key and answer with ``dump`` of its result."""
+    principal = current_principal()
+    key = _idempotency_key()
     digest = _request_digest()
 
     def once() -> tuple[IdempotencyRecord, bool]:

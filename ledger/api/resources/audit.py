@@ -17,7 +17,7 @@ from flask_smorest import Blueprint
 from marshmallow import fields, validate
 
 from ledger.api.auth import current_principal
-from ledger.api.idempotency import idempotent_write
+from ledger.api.idempotency import idempotent_write, takes_no_idempotency_key
 from ledger.api.policy import Action
 from ledger.api.resources.common import object_in_scope
 from ledger.api.resources.participants import MAX_ID, Flag
@@ -115,6 +115,7 @@ class ExpiryRunSchema(StrictSchema):
 class Verify(MethodView):
     @audit.arguments(VerifyRequest)
     @audit.response(200, VerifyReportSchema)
+    @takes_no_idempotency_key
     def post(self, body):
         """Check every chain, zero sum, balance, version, period total and stock of the whole ledger.
 

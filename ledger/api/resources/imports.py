@@ -18,7 +18,7 @@ from flask_smorest.fields import Upload
 from marshmallow import fields, validate
 
 from ledger.api.auth import current_principal
-from ledger.api.idempotency import idempotent_write
+from ledger.api.idempotency import idempotent_write, takes_no_idempotency_key
 from ledger.api.policy import Action, Principal
 from ledger.api.problems import LANGUAGES, language
 from ledger.api.resources.common import object_in_scope
@@ -142,6 +142,7 @@ def _upload(status: int):
 @imports.route(f"/orgs/{ORG}/imports/{SHEET}/check")
 class ImportCheck(MethodView):
     @_upload(200)
+    @takes_no_idempotency_key
     def post(self, files, org_id, sheet_name):
         """Check a file row by row, against each other and the ledger, and report every bad row; write nothing."""
         content = files["file"].read()

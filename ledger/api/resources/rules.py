@@ -16,7 +16,7 @@ from marshmallow import ValidationError, fields, validate, validates_schema
 from sqlalchemy import select
 
 from ledger.api.auth import current_principal
-from ledger.api.idempotency import idempotent_write
+from ledger.api.idempotency import idempotent_write, takes_no_idempotency_key
 from ledger.api.policy import Action
 from ledger.api.resources.common import object_in_scope, page_of
 from ledger.api.resources.participants import Flag
@@ -190,6 +190,7 @@ class Validation(MethodView):
     @rule_sets.arguments(RuleDocument)
     @rule_sets.response(200, Validated)
     @rule_sets.alt_response(422, description="Every problem of the document at once, by dotted path.")
+    @takes_no_idempotency_key
     def post(self, body):
         """Check a rule document, reporting every problem at once.
 
@@ -212,6 +213,7 @@ class Simulation(MethodView):
     @rule_sets.arguments(SimulationRequest)
     @rule_sets.response(200, SimulationShown)
     @rule_sets.alt_response(422, description="An invalid document, or a period backwards or over a year.")
+    @takes_no_idempotency_key
     def post(self, body):
         """Score a past period again under a draft and compare, person by person.
 
