@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import socket
+
 
 def test_healthz_answers_while_the_process_is_up(client):
     response = client.get("/healthz")
@@ -33,6 +35,17 @@ def test_a_command_on_a_database_that_cannot_serve_says_what_to_do_without_a_tra
     unreachable = missing.test_cli_runner().invoke(args=["orders", "list", "--org", "C1"])
     assert unreachable.exit_code == 1 and "the database cannot be reached" in unreachable.output
     assert "Traceback" not in unmigrated.output + unreachable.output
+
+
+def test_serving_on_a_port_in_use_says_so_without_a_traceback(runner):
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = runner.invoke(args=["serve", "--port", str(port)])
+    assert result.exit_code == 1, result.output
+    assert f"cannot listen on 127.0.0.1:{port}" in result.output and "--port" in result.output
+    assert "Serving" not in result.output and "Traceback" not in result.output
 
 
 def test_an_unknown_api_path_is_a_problem_document_not_a_page(client):

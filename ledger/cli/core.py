@@ -44,11 +44,21 @@ def demo_command(seed: int) -> None:
 @with_appcontext
 def serve_command(host: str, port: int, threads: int) -> None:
     """Serve the ledger with waitress (for production behind a load balancer, see the README)."""
-    from waitress import serve
+    import socket
 
+    from waitress import create_server
+
+    try:
+        # Bound here rather than by waitress, which leaves its half-made server open when it cannot bind.
+        listening = socket.create_server((host, port), family=socket.AF_INET6 if ":" in host else socket.AF_INET)
+    except OSError as error:
+        raise click.ClickException(
+            f"cannot listen on {host}:{port}: {error.strerror or error}; stop what is using it, or pass another --port"
+        ) from None
+    server = create_server(current_app._get_current_object(), sockets=[listening], threads=threads, ident="ledger")
     shown_host = "127.0.0.1" if host in ("0.0.0.0", "::") else host
     click.echo(f"Serving the volunteer points ledger on http://{shown_host}:{port}/  (Ctrl+C to stop)")
-    serve(current_app._get_current_object(), host=host, port=port, threads=threads, ident="ledger")
+    server.run()
 
 
 @click.command("verify")
