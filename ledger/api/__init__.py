@@ -19,7 +19,8 @@ from swagger_ui_bundle import swagger_ui_path
 
 from ledger.api import auth, problems
 from ledger.api.health import health
-from ledger.api.idempotency import refuse_writes_without_a_key
+from ledger.api.auth import current_principal
+from ledger.api.idempotency import idempotency_key
 from ledger.api.problems import ProblemSchema, problem
 from ledger.api.resources import RESOURCE_BLUEPRINTS
 
@@ -129,16 +130,37 @@ def _refuse_unknown_query_parameters():
 @cache
 def _query_parameters(view, method: str) -> frozenset[str]:
     """Return the names of the query parameters ``view`` parses for ``method``."""
-    # Flask answers HEAD with the GET view.
-    method = "get" if method == "HEAD" else method.lower()
-    handler = getattr(view.view_class, method, None) if hasattr(view, "view_class") else view
-    declared = getattr(handler, "_apidoc", {}).get("arguments", {}).get("parameters", [])
+    declared = getattr(_handler_of(view, method), "_apidoc", {}).get("arguments", {}).get("parameters", [])
     names = set()
     for argument in declared:
         if argument["in"] == "query":
             schema = argument["schema"]() if isinstance(argument["schema"], type) else argument["schema"]
             names.update(field.data_key or name for name, field in schema.fields.items() if not field.dump_only)
     return frozenset(names)
+
+
+def _refuse_writes_without_a_key():
+    """Refuse a POST that writes but carries no usable Idempotency-Key, before its body is parsed.
+
+    Every POST under ``/api/`` writes unless its view is marked ``takes_no_idempotency_key``, so a
+    new write needs a key without anyone remembering to ask for one. Signing in and out take
+    none. A signed-out caller hears that first.
+    """
+    if request.method != "POST" or not request.path.startswith("/api/") or request.endpoint is None:
+        return
+    if request.blueprint == "auth":
+        return
+    if getattr(_handler_of(current_app.view_functions[request.endpoint], "POST"), "takes_no_idempotency_key", False):
+        return
+    current_principal()
+    idempotency_key()
+
+
+def _handler_of(view, method: str):
+    """Return the function that answers ``method`` for ``view`` (a method of a MethodView's class)."""
+    # Flask answers HEAD with the GET view.
+    method = "get" if method == "HEAD" else method.lower()
+    return getattr(view.view_class, method, None) if hasattr(view, "view_class") else view
 
 
 def _refuse_nul_characters():
@@ -169,5 +191,5 @@ def init_app(app) -> None:
     app.before_request(_refuse_duplicate_query_parameters)
     app.before_request(_refuse_unknown_query_parameters)
     app.before_request(_refuse_nul_characters)
-    app.before_request(refuse_writes_without_a_key)
+    app.before_request(_refuse_writes_without_a_key)
     problems.init_app(app)

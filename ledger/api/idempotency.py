@@ -15,7 +15,7 @@ import hashlib
 import json
 from typing import Any, Callable
 
-from flask import Response, current_app, request
+from flask import Response, request
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
@@ -43,26 +43,8 @@ def takes_no_idempotency_key(view: Callable) -> Callable:
     return view
 
 
-def refuse_writes_without_a_key() -> None:
-    """Refuse a POST that writes but carries no usable Idempotency-Key, before its body is parsed.
-
-    Every POST under ``/api/`` writes unless its view is marked :func:`takes_no_idempotency_key`,
-    so a new write needs a key without anyone remembering to ask for one. Signing in and out
-    take none. A signed-out caller hears that first.
-    """
-    if request.method != "POST" or not request.path.startswith("/api/") or request.endpoint is None:
-        return
-    if request.blueprint == "auth":
-        return
-    view = current_app.view_functions[request.endpoint]
-    handler = view.view_class.post if hasattr(view, "view_class") else view
-    if getattr(handler, "takes_no_idempotency_key", False):
-        return
-    current_principal()
-    _idempotency_key()
-
-
-def _idempotency_key() -> str:
+def idempotency_key() -> str:
+    """Return this request's Idempotency-Key, or refuse the request (400)."""
     key = request.headers.get(HEADER, "")
     if not IDEMPOTENCY_KEY_PATTERN.fullmatch(key):
         raise IdempotencyKeyMissing(
@@ -75,7 +57,7 @@ def _idempotency_key() -> str:
 def idempotent_write(work: Callable[[Principal, str], Any], dump: Callable[[Any], dict], *, status: int = 201) -> Response:
     """Run ``work(principal, key)`` once per Idempotency-Key and answer with ``dump`` of its result."""
     principal = current_principal()
-    key = _idempotency_key()
+    key = idempotency_key()
     digest = _request_digest()
 
     def once() -> tuple[IdempotencyRecord, bool]:
