@@ -24,6 +24,7 @@ setup(
         "SQLAlchemy>=2.0.36,<2.2",
         "alembic>=1.14,<2",
         "psycopg[binary]>=3.2,<4",
+        "orjson>=3.10,<4",
         "waitress>=3.0,<4",
         "argon2-cffi>=23.1",
         "Flask-Limiter>=3.5",
