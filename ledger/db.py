@@ -16,6 +16,7 @@ import random
 import time
 from typing import Callable, Iterable, TypeVar
 
+import orjson
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from flask import current_app
@@ -75,9 +76,11 @@ def among(session: Session, column, values: Iterable):
 def init_app(app) -> None:
     """Bind the database to ``app`` and set up each engine for its dialect."""
     uri = app.config["SQLALCHEMY_DATABASE_URI"]
+    options = app.config.setdefault("SQLALCHEMY_ENGINE_OPTIONS", {})
+    # Several times quicker than json.loads at the same results: verify reads every transaction's breakdown.
+    options.setdefault("json_deserializer", orjson.loads)
     if uri.startswith("sqlite"):
         busy_seconds = app.config["LEDGER_SQLITE_BUSY_TIMEOUT_MS"] / 1000
-        options = app.config.setdefault("SQLALCHEMY_ENGINE_OPTIONS", {})
         options.setdefault("connect_args", {})["timeout"] = busy_seconds
     db.init_app(app)
     with app.app_context():
