@@ -23,12 +23,13 @@ on PostgreSQL the activities, transactions and postings go in with ``COPY``.
 from __future__ import annotations
 
 import datetime as dt
-import json
 import zoneinfo
 from dataclasses import dataclass
+from operator import itemgetter
 from typing import Any, Iterable, Sequence
 
-from sqlalchemy import Table, bindparam, func, select, text, update
+import orjson
+from sqlalchemy import JSON, Table, bindparam, func, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
@@ -451,17 +452,19 @@ def insert_rows(session: Session, table: Table, rows: list[dict[str, Any]]) -> N
         session.execute(table.insert(), rows)
         return
     columns = list(rows[0])
+    values_of = itemgetter(*columns)
+    # COPY takes JSON columns as JSON text.
+    json_positions = [position for position, name in enumerate(columns) if isinstance(table.c[name].type, JSON)]
     cursor = session.connection().connection.driver_connection.cursor()
     with cursor.copy(f"COPY {table.name} ({', '.join(columns)}) FROM STDIN") as copy:
         for row in rows:
-            copy.write_row([_copy_value(row[column]) for column in columns])
-
-
-def _copy_value(value: Any) -> Any:
-    """Return ``value`` as COPY takes it: JSON columns as JSON text, what psycopg adapts as it is."""
-    if isinstance(value, (dict, list)):
-        return json.dumps(value, ensure_ascii=False)
-    return value
+            values = values_of(row) if len(columns) > 1 else (values_of(row),)
+            if json_positions:
+                values = list(values)
+                for position in json_positions:
+                    if values[position] is not None:
+                        values[position] = orjson.dumps(values[position]).decode()
+            copy.write_row(values)
 
 
 def _store_totals(
