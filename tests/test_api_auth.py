@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from ledger.api import IDEMPOTENCY_KEY_PARAMETER
 from ledger.db import db
 from ledger.models import AppUser
 from ledger.users import set_password
@@ -90,7 +91,7 @@ POSTS_WITHOUT_A_KEY = {
 }
 
 
-def test_every_write_without_a_key_is_400_before_its_body_is_read_and_only_writes_need_one(api, client):
+def test_every_write_without_a_key_is_400_before_its_body_is_read_and_only_writes_need_and_document_one(api, client):
     document = client.get("/api/v1/openapi.json").json
     posts = {path: operations for path, operations in document["paths"].items() if "post" in operations}
     assert POSTS_WITHOUT_A_KEY <= set(posts)
@@ -100,6 +101,8 @@ def test_every_write_without_a_key_is_400_before_its_body_is_read_and_only_write
             schema = parameter["schema"]
             url = url.replace("{" + parameter["name"] + "}", str(schema["enum"][0] if "enum" in schema else schema.get("minimum", 1)))
         response = api.post(url, {"no_such_field": 1}, as_="admin", key=None)
+        documented = [parameter for parameter in posts[path]["post"].get("parameters", []) if parameter["in"] == "header"]
+        assert documented == ([] if path in POSTS_WITHOUT_A_KEY else [IDEMPOTENCY_KEY_PARAMETER]), path
         if path in POSTS_WITHOUT_A_KEY:
             assert response.json["code"] != "idempotency_key_missing", path
         else:

@@ -10,20 +10,31 @@ writes, :mod:`ledger.api.idempotency`), serialise. Errors are RFC 9457 problem d
 
 from __future__ import annotations
 
+import copy
 import json
 from functools import cache
 
 from flask import Blueprint, current_app, request, send_from_directory
 from flask_smorest import Api
+from flask_smorest.spec.plugins import FlaskPlugin
 from swagger_ui_bundle import swagger_ui_path
 
 from ledger.api import auth, problems
 from ledger.api.health import health
 from ledger.api.auth import current_principal
-from ledger.api.idempotency import idempotency_key
+from ledger.api.idempotency import HEADER, idempotency_key
 from ledger.api.problems import ProblemSchema, problem
 from ledger.api.resources import RESOURCE_BLUEPRINTS
+from ledger.transactions import IDEMPOTENCY_KEY_PATTERN
 
+IDEMPOTENCY_KEY_PARAMETER = {
+    "in": "header",
+    "name": HEADER,
+    "required": True,
+    "description": "New for each write; a retry with the same key and request gets the first answer again, "
+    "marked `Idempotent-Replayed: true`, and writes nothing.",
+    "schema": {"type": "string", "pattern": f"^{IDEMPOTENCY_KEY_PATTERN.pattern}$"},
+}
 PROBLEM_CONTENT = {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}}
 #: Paths anyone may call without signing in.
 PUBLIC_PATHS = {"/healthz", "/readyz", "/api/v1/auth/login", "/api/v1/certificate-checks/{code}"}
@@ -63,7 +74,8 @@ class LedgerApi(Api):
         self._spec = value
 
     def _openapi_json(self):
-        document = self.spec.to_dict()
+        # A copy: the spec hands out its own dicts, which would keep what is added below for the next request.
+        document = copy.deepcopy(self.spec.to_dict())
         for path, operations in document.get("paths", {}).items():
             for operation in operations.values():
                 if not isinstance(operation, dict):
@@ -74,6 +86,11 @@ class LedgerApi(Api):
                     if status == "default" or int(status) >= 400:
                         description = response.get("description", "An error") if isinstance(response, dict) else "An error"
                         operation["responses"][status] = {"description": description, "content": PROBLEM_CONTENT}
+        for rule in current_app.url_map.iter_rules():
+            if "POST" in rule.methods and rule.rule.startswith("/api/") and _needs_an_idempotency_key(rule.endpoint):
+                operation = document["paths"].get(FlaskPlugin.flaskpath2openapi(rule.rule), {}).get("post")
+                if operation is not None:
+                    operation.setdefault("parameters", []).append(IDEMPOTENCY_KEY_PARAMETER)
         document["security"] = [{"bearer": []}]
         return current_app.response_class(json.dumps(document, ensure_ascii=False, indent=2), mimetype="application/json")
 
@@ -148,12 +165,17 @@ def _refuse_writes_without_a_key():
     """
     if request.method != "POST" or not request.path.startswith("/api/") or request.endpoint is None:
         return
-    if request.blueprint == "auth":
-        return
-    if getattr(_handler_of(current_app.view_functions[request.endpoint], "POST"), "takes_no_idempotency_key", False):
+    if not _needs_an_idempotency_key(request.endpoint):
         return
     current_principal()
     idempotency_key()
+
+
+def _needs_an_idempotency_key(endpoint: str) -> bool:
+    """Tell whether a POST to ``endpoint`` writes, and so needs a key: all do but signing in and out and marked views."""
+    if endpoint.rpartition(".")[0] == "auth":
+        return False
+    return not getattr(_handler_of(current_app.view_functions[endpoint], "POST"), "takes_no_idempotency_key", False)
 
 
 def _handler_of(view, method: str):
