@@ -195,7 +195,7 @@ def _verify_chains(
             report.add(Problem("reversal", "reverses a missing transaction or a reversal", **where))
 
         content = dict(zip(chain.CONTENT_FIELDS, row[CONTENT_COLUMNS]))
-        content["breakdown"] = None if row.breakdown is None else orjson.loads(row.breakdown)
+        content["breakdown"] = _breakdown(row.breakdown)
         recomputed = chain.link_hash(
             chain.TransactionLink(
                 chain_id=row.chain_id,
@@ -224,6 +224,16 @@ def _verify_chains(
             )
     for chain_id in last_link.keys() - heads.keys():
         report.add(Problem("chain_head", "transactions on a chain that has no head", chain_id=chain_id))
+
+
+def _breakdown(text: str | None) -> Any:
+    """Return a stored breakdown decoded; text that is not JSON (SQLite stores any) is hashed as it is, and so fails."""
+    if text is None:
+        return None
+    try:
+        return orjson.loads(text)
+    except orjson.JSONDecodeError:
+        return text
 
 
 def _add_period_effects(expected: _ExpectedTotals, row, postings, participant_accounts) -> None:

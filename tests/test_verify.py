@@ -75,6 +75,16 @@ def test_an_edited_memo_is_found(app, session, history):
     assert [(p.check, p.transaction_id) for p in report.problems] == [("hash", history[4])]
 
 
+def test_an_edited_breakdown_is_found_even_when_it_is_no_longer_json(app, session, history):
+    tamper(app, f"""UPDATE ledger_transaction SET breakdown = '{{"points": 999}}' WHERE id = {history[1]}""")
+    report = verify_ledger(session)
+    assert [(p.check, p.transaction_id) for p in report.problems] == [("hash", history[1])]
+    if session.get_bind().dialect.name == "sqlite":  # PostgreSQL's json type refuses what is not JSON
+        tamper(app, f"UPDATE ledger_transaction SET breakdown = 'points: 999' WHERE id = {history[1]}")
+        report = verify_ledger(session)
+        assert [(p.check, p.transaction_id) for p in report.problems] == [("hash", history[1])]
+
+
 def test_an_edited_period_total_is_found(app, session, history):
     account_id = session.scalar(select(Posting.account_id).where(Posting.transaction_id == history[0], Posting.amount > 0))
     tamper(app, f"UPDATE period_total SET points_spent = points_spent + 7 WHERE account_id = {account_id} AND period = 'month'")
