@@ -77,7 +77,7 @@ def init_app(app) -> None:
     """Bind the database to ``app`` and set up each engine for its dialect."""
     uri = app.config["SQLALCHEMY_DATABASE_URI"]
     options = app.config.setdefault("SQLALCHEMY_ENGINE_OPTIONS", {})
-    # Several times quicker than json.loads at the same results: verify reads every transaction's breakdown.
+    # The same values as json.loads, several times quicker: breakdowns, rule documents, evaluations' cells.
     options.setdefault("json_deserializer", orjson.loads)
     if uri.startswith("sqlite"):
         busy_seconds = app.config["LEDGER_SQLITE_BUSY_TIMEOUT_MS"] / 1000
