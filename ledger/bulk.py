@@ -452,13 +452,14 @@ def insert_rows(session: Session, table: Table, rows: list[dict[str, Any]]) -> N
         session.execute(table.insert(), rows)
         return
     columns = list(rows[0])
-    values_of = itemgetter(*columns)
+    # itemgetter of one column returns the value itself, not a row of one.
+    values_of = itemgetter(*columns) if len(columns) > 1 else lambda row: (row[columns[0]],)
     # COPY takes JSON columns as JSON text.
     json_positions = [position for position, name in enumerate(columns) if isinstance(table.c[name].type, JSON)]
     cursor = session.connection().connection.driver_connection.cursor()
     with cursor.copy(f"COPY {table.name} ({', '.join(columns)}) FROM STDIN") as copy:
         for row in rows:
-            values = values_of(row) if len(columns) > 1 else (values_of(row),)
+            values = values_of(row)
             if json_positions:
                 values = list(values)
                 for position in json_positions:
